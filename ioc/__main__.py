@@ -1,0 +1,3 @@
+from .beamline import main
+
+main()

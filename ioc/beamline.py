@@ -1,0 +1,157 @@
+"""The beamline IOC: two motors, the ring current and the ``dot`` camera under one prefix.
+
+Run ``beamline-ioc --help`` for the options. By default it serves on loopback only
+(127.0.0.1) on the port in ``EPICS_CA_SERVER_PORT`` (5064 if unset).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from textwrap import dedent
+
+import numpy as np
+from caproto.server import PVGroup, SubGroup, run, template_arg_parser
+
+from .areadetector import Camera
+from .motor import SimMotor
+from .physics import SENSOR_SHAPE, ConstantRing, TopUp
+from .ring import RING_MODES, RingCurrent, SimControls
+from .simclock import SimClock
+
+DEFAULT_PREFIX = "BL:"
+
+
+def default_data_root() -> Path:
+    """``$BEAMLINE_DATA_ROOT``, else ``$XDG_DATA_HOME/beamline-sim`` (``~/.local/share/beamline-sim``)."""
+    if os.environ.get("BEAMLINE_DATA_ROOT"):
+        return Path(os.environ["BEAMLINE_DATA_ROOT"])
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "beamline-sim"
+
+
+class BeamlineIOC(PVGroup):
+    """
+    A simulated beamline: a camera looking at a beam spot that two motors move.
+
+    PVs (after the prefix)
+    ----------------------
+    mtr:dotx, mtr:doty   motor records (mm)
+    ring:current         storage-ring current (mA), top-up
+    dot:cam1:            areaDetector driver (AcquireTime is the exposure, s)
+    dot:TIFF1:           NDFileTIFF plugin: one TIFF file per frame
+    dot:image1:          NDPluginStdArrays: the last frame for live viewers
+    dot:Stats1:          NDPluginStats: total, max, mean, sigma, centroid
+    sim:                 simulation controls: TimeScale, Seed, RingMode, Time, DataRoot
+    """
+
+    mtr_dotx = SubGroup(SimMotor, prefix="mtr:dotx", description="spot x")
+    mtr_doty = SubGroup(SimMotor, prefix="mtr:doty", description="spot y")
+    ring = SubGroup(RingCurrent, prefix="ring:")
+    dot = SubGroup(Camera, prefix="dot:")
+    sim = SubGroup(SimControls, prefix="sim:")
+
+    def __init__(
+        self,
+        *args,
+        data_root: Path,
+        time_scale: float = 1.0,
+        seed: int | None = None,
+        ring_mode: str = "TopUp",
+        sensor_shape: tuple[int, int] = SENSOR_SHAPE,
+        **kwargs,
+    ) -> None:
+        self.clock = SimClock(time_scale)
+        self.data_root = Path(os.path.realpath(data_root))
+        self.sensor_shape = sensor_shape
+        self.ring_model = TopUp() if ring_mode == "TopUp" else ConstantRing()
+        self.rng = np.random.default_rng(seed)
+        super().__init__(*args, **kwargs)
+        # Initial values of the sim: PVs, so clients read what the command line set.
+        self.sim.time_scale._data["value"] = float(time_scale)
+        self.sim.seed._data["value"] = int(seed or 0)
+        self.sim.ring_mode._data["value"] = ring_mode
+        self.sim.data_root._data["value"] = str(self.data_root)
+
+    @property
+    def ring_model_name(self) -> str:
+        return "TopUp" if isinstance(self.ring_model, TopUp) else "Constant"
+
+    def ring_current_now(self) -> float:
+        """Ring current in mA at this instant of simulated time."""
+        return float(self.ring_model.current(self.clock.now()))
+
+    def reseed(self, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.dot.cam.discard_prepared_background()
+
+
+def _shape(text: str) -> tuple[int, int]:
+    try:
+        rows, cols = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise SystemExit(f"--sensor-shape: expected ROWSxCOLS such as 480x640, not {text!r}") from None
+    if not (8 <= rows <= 8192 and 8 <= cols <= 8192):
+        raise SystemExit(f"--sensor-shape: rows and columns must be between 8 and 8192, not {text!r}")
+    return rows, cols
+
+
+def _loopback_defaults(interfaces: list[str]) -> None:
+    """Keep beacons on loopback when serving only on loopback, unless the user configured them."""
+    if all(i.startswith("127.") for i in interfaces):
+        os.environ.setdefault("EPICS_CAS_AUTO_BEACON_ADDR_LIST", "NO")
+        os.environ.setdefault("EPICS_CAS_BEACON_ADDR_LIST", "127.255.255.255")
+    # caproto's server binds EPICS_CA_SERVER_PORT; EPICS_CAS_SERVER_PORT is the server-side name.
+    if os.environ.get("EPICS_CAS_SERVER_PORT") and not os.environ.get("EPICS_CA_SERVER_PORT"):
+        os.environ["EPICS_CA_SERVER_PORT"] = os.environ["EPICS_CAS_SERVER_PORT"]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of ``beamline-ioc``."""
+    if "EPICS_CAS_INTF_ADDR_LIST" not in os.environ:
+        # Loopback unless asked otherwise: --interfaces 0.0.0.0 opens the IOC to the network.
+        os.environ["EPICS_CAS_INTF_ADDR_LIST"] = "127.0.0.1"
+    parser, split_args = template_arg_parser(
+        default_prefix=DEFAULT_PREFIX,
+        desc=dedent(BeamlineIOC.__doc__),
+        argv=argv,
+        supported_async_libs=["asyncio"],
+    )
+    parser.add_argument("--time-scale", type=float, default=1.0,
+                        help="simulated seconds per wall second (exposures and moves run this much faster); default 1")
+    parser.add_argument("--seed", type=int, default=None, help="seed of the noise generator, for reproducible frames")
+    parser.add_argument("--data-root", type=Path, default=default_data_root(),
+                        help="the only directory tree the camera may write files into; created if missing "
+                             "(default $BEAMLINE_DATA_ROOT or ~/.local/share/beamline-sim)")
+    parser.add_argument("--ring", choices=RING_MODES, default="TopUp",
+                        help="ring current model: TopUp (decay and injections, default) or Constant")
+    parser.add_argument("--sensor-shape", type=_shape, default=SENSOR_SHAPE,
+                        help="camera sensor ROWSxCOLS (default 480x640)")
+    args = parser.parse_args(argv)
+    if not (1e-3 <= args.time_scale <= 1e6):
+        parser.error(f"--time-scale must be between 1e-3 and 1e6, not {args.time_scale}")
+    try:
+        args.data_root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        parser.error(f"--data-root {args.data_root}: cannot create it: {exc.strerror}")
+    if not os.access(args.data_root, os.W_OK | os.X_OK):
+        parser.error(f"--data-root {args.data_root}: not writable")
+    ioc_options, run_options = split_args(args)
+    _loopback_defaults(run_options["interfaces"])
+    ioc = BeamlineIOC(
+        data_root=args.data_root,
+        time_scale=args.time_scale,
+        seed=args.seed,
+        ring_mode=args.ring,
+        sensor_shape=args.sensor_shape,
+        **ioc_options,
+    )
+    print(f"beamline-ioc: prefix {args.prefix!r}, {len(ioc.pvdb)} PVs, interfaces {run_options['interfaces']}, "
+          f"port {os.environ.get('EPICS_CA_SERVER_PORT', '5064')}, data root {ioc.data_root}, "
+          f"time scale {args.time_scale}", file=sys.stderr, flush=True)
+    run(ioc.pvdb, **run_options)
+
+
+if __name__ == "__main__":
+    main()

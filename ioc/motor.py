@@ -1,0 +1,353 @@
+"""A motor record (caproto's ``motor`` record fields) driven by a simulated controller.
+
+Behaves as EPICS motor records do for the fields ``ophyd.EpicsMotor`` uses:
+
+* a put to ``.VAL`` starts a trapezoidal move at ``.VELO`` with ramp ``.ACCL`` (wall time
+  divided by the simulation's time scale); ``.RBV`` updates during the move, ``.DMOV``
+  drops to 0 and ``.MOVN`` rises for its duration (DMOV pulses even for a null move);
+* a target outside ``.LLM``/``.HLM`` is not moved to: ``.LVIO`` is set, ``.VAL`` keeps its
+  old value, and the record goes into HIGH/LOW alarm with severity ``.HLSV`` (MAJOR here),
+  so the client's move status fails;
+* ``.STOP`` (or ``.SPMG`` = Stop/Pause) halts at the current position;
+* ``.SET`` = Set redefines the user position (changes ``.OFF``) without moving;
+* ``.HOMF``/``.HOMR`` move to dial 0, ``.TWF``/``.TWR`` tweak by ``.TWV``.
+
+Positions in ``.EGU`` (mm here), velocities in EGU/s, ``.ACCL`` in seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+
+from caproto import AlarmSeverity, AlarmStatus
+from caproto.server import PVGroup, PvpropertyDouble, pvproperty
+
+from .motion import Move
+
+# MSTA bits (motor record documentation, "MSTA")
+MSTA_DIRECTION = 1 << 0
+MSTA_DONE = 1 << 1
+MSTA_PLUS_LS = 1 << 2
+MSTA_MOVING = 1 << 10
+MSTA_MINUS_LS = 1 << 13
+
+TICK = 0.05  # wall seconds between readback updates during a move
+
+
+class MotorPosition(PvpropertyDouble):
+    """``.VAL``: clients see HLM/LLM as its control limits, but refusing a target beyond them
+    is the record's job (LVIO and an alarm), not a CA put error, as in the motor record."""
+
+    async def verify_value(self, value):
+        if self.putter is not None:
+            return await self.putter(self, value)
+        return value
+
+
+class SimMotor(PVGroup):
+    """One motor record at ``prefix``; the simulation (clock) comes from the parent group."""
+
+    motor = pvproperty(value=0.0, name="", record="motor", dtype=MotorPosition, precision=3,
+                       doc="User desired value (VAL)")
+
+    def __init__(
+        self,
+        *args,
+        velocity: float = 20.0,
+        acceleration: float = 0.2,
+        limits: tuple[float, float] = (-100.0, 100.0),
+        egu: str = "mm",
+        description: str = "",
+        precision: int = 3,
+        **kwargs,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self._defaults = dict(
+            velocity=velocity, acceleration=acceleration, limits=limits, egu=egu, description=description,
+            precision=precision,
+        )
+        self._move_task: asyncio.Task | None = None
+        self._move: Move | None = None
+        self._move_t0 = 0.0
+
+    # -- helpers ---------------------------------------------------------------------
+
+    @property
+    def fields(self):
+        return self.motor.field_inst
+
+    @property
+    def clock(self):
+        return self.parent.clock
+
+    def _dir(self) -> float:
+        return -1.0 if self.fields.user_direction.value in ("Neg", 1) else 1.0
+
+    def _user_from_dial(self, dial: float) -> float:
+        return dial * self._dir() + self.fields.user_offset.value
+
+    def _dial_from_user(self, user: float) -> float:
+        return (user - self.fields.user_offset.value) * self._dir()
+
+    async def _publish_limits(self) -> None:
+        """Mirror HLM/LLM into VAL's control limits (what CA clients see as the range)."""
+        f = self.fields
+        hlm, llm = f.user_high_limit.value, f.user_low_limit.value
+        for chan in (self.motor, f.user_readback_value):
+            await chan.write_metadata(upper_ctrl_limit=hlm, lower_ctrl_limit=llm,
+                                      upper_disp_limit=hlm, lower_disp_limit=llm)
+        await f.dial_high_limit.write(self._dial_from_user(hlm) if self._dir() > 0 else self._dial_from_user(llm))
+        await f.dial_low_limit.write(self._dial_from_user(llm) if self._dir() > 0 else self._dial_from_user(hlm))
+
+    async def _set_alarm(self, status: AlarmStatus, severity: AlarmSeverity) -> None:
+        # The record's alarm shows on every field a client watches: VAL and RBV here.
+        for chan in (self.motor, self.fields.user_readback_value):
+            if chan.alarm.status != status or chan.alarm.severity != severity:
+                await chan.alarm.write(status=status, severity=severity)
+
+    async def _write_readback(self, user: float) -> None:
+        f = self.fields
+        dial = self._dial_from_user(user)
+        ts = time.time()
+        await f.user_readback_value.write(user, timestamp=ts)
+        await f.dial_readback_value.write(dial, timestamp=ts)
+        mres = f.motor_step_size.value or 1.0
+        await f.raw_readback_value.write(int(round(dial / mres)), timestamp=ts)
+        await f.difference_dval_drbv.write(f.dial_desired_value.value - dial)
+
+    async def _set_moving(self, moving: bool, direction: int | None = None) -> None:
+        f = self.fields
+        msta = 0
+        if direction is not None:
+            await f.direction_of_travel.write(direction)
+        if f.direction_of_travel.value:
+            msta |= MSTA_DIRECTION
+        if f.user_high_limit_switch.value:
+            msta |= MSTA_PLUS_LS
+        if f.user_low_limit_switch.value:
+            msta |= MSTA_MINUS_LS
+        msta |= MSTA_MOVING if moving else MSTA_DONE
+        await f.motor_status.write(msta)
+        if moving:
+            await f.done_moving_to_value.write(0)
+            await f.motor_is_moving.write(1)
+            await f.motion_in_progress.write(1)
+        else:
+            await f.motor_is_moving.write(0)
+            await f.motion_in_progress.write(0)
+            await f.done_moving_to_value.write(1)
+
+    def _position_now(self) -> float:
+        if self._move is None:
+            return self.fields.user_readback_value.value
+        return self._move.position(self.clock.now() - self._move_t0)
+
+    # -- motion ------------------------------------------------------------------------
+
+    async def _run_move(self, move: Move) -> None:
+        try:
+            await self._set_moving(True, direction=int(move.target >= move.start))
+            while True:
+                elapsed = self.clock.now() - self._move_t0
+                if elapsed >= move.duration:
+                    break
+                await self._write_readback(move.position(elapsed))
+                await asyncio.sleep(min(TICK, self.clock.wall(move.duration - elapsed)))
+            await self._write_readback(move.target)
+            self._move = None
+            await self._set_moving(False)
+        except asyncio.CancelledError:
+            self._move = None
+            raise
+
+    async def _halt(self) -> None:
+        """Stop at the current position: VAL follows RBV, DMOV returns to 1."""
+        if self._move_task is None or self._move_task.done():
+            return
+        here = self._position_now()
+        self._move_task.cancel()
+        try:
+            await self._move_task
+        except asyncio.CancelledError:
+            pass
+        await self._write_readback(here)
+        await self.motor.write(here, verify_value=False)
+        await self.fields.dial_desired_value.write(self._dial_from_user(here))
+        await self._set_moving(False)
+
+    async def _start_move(self, target: float) -> None:
+        f = self.fields
+        start = self._position_now()
+        if self._move_task is not None and not self._move_task.done():
+            # Retarget from where we are, as a controller does on a new VAL mid-move.
+            self._move_task.cancel()
+            try:
+                await self._move_task
+            except asyncio.CancelledError:
+                pass
+        await f.limit_violation.write(0)
+        await f.user_high_limit_switch.write(0)
+        await f.user_low_limit_switch.write(0)
+        await self._set_alarm(AlarmStatus.NO_ALARM, AlarmSeverity.NO_ALARM)
+        await f.last_user_des_val.write(target)
+        await f.dial_desired_value.write(self._dial_from_user(target))
+        self._move = Move(start, target, f.velocity.value, f.seconds_to_velocity.value)
+        self._move_t0 = self.clock.now()
+        self._move_task = asyncio.get_running_loop().create_task(self._run_move(self._move))
+
+    async def _refuse(self, target: float) -> None:
+        """A target beyond a soft limit: flag it, raise the alarm, do not move."""
+        f = self.fields
+        high = target > f.user_high_limit.value
+        await f.limit_violation.write(1)
+        if high:
+            await f.user_high_limit_switch.write(1)
+        else:
+            await f.user_low_limit_switch.write(1)
+        severity = AlarmSeverity(self._hw_limit_severity())
+        await self._set_alarm(AlarmStatus.HIGH if high else AlarmStatus.LOW, severity)
+        # The move "ends at once": DMOV pulses so clients waiting on it are released.
+        await self._set_moving(True, direction=int(high))
+        await self._set_moving(False)
+
+    def _hw_limit_severity(self) -> int:
+        value = self.fields.hw_limit_violation_svr.value
+        if isinstance(value, str):
+            return ["NO_ALARM", "MINOR", "MAJOR", "INVALID"].index(value)
+        return int(value)
+
+    def _within_limits(self, target: float) -> bool:
+        f = self.fields
+        hlm, llm = f.user_high_limit.value, f.user_low_limit.value
+        return hlm <= llm or llm <= target <= hlm  # HLM <= LLM disables the soft limits
+
+    # -- PV hooks ----------------------------------------------------------------------
+
+    @motor.startup
+    async def motor(self, instance, async_lib):
+        f = self.fields
+        d = self._defaults
+        await f.velocity.write(d["velocity"])
+        await f.max_velocity.write(10 * d["velocity"])
+        await f.base_velocity.write(0.0)
+        await f.seconds_to_velocity.write(d["acceleration"])
+        await f.motor_step_size.write(1e-4)
+        await f.engineering_units.write(d["egu"])
+        await f.description.write(d["description"])
+        await f.display_precision.write(d["precision"])
+        await f.hw_limit_violation_svr.write("MAJOR")
+        await f.user_high_limit.write(d["limits"][1])
+        await f.user_low_limit.write(d["limits"][0])
+        await f.tweak_step_size.write(1.0)
+        await f.stop_pause_move_go.write("Go")
+        await self._publish_limits()
+        await self._write_readback(instance.value)
+        await self._set_moving(False, direction=1)
+
+    @motor.putter
+    async def motor(self, instance, value):
+        value = float(value)
+        if not math.isfinite(value):
+            raise ValueError(f"{instance.pvname}: target must be a finite number, not {value}")
+        f = self.fields
+        if f.set_use_switch.value in ("Set", 1):
+            # Redefine the user coordinate so that the current position reads `value`.
+            await f.user_offset.write(value - f.dial_readback_value.value * self._dir())
+            await self._write_readback(value)
+            await self._publish_limits()
+            return value
+        if not self._within_limits(value):
+            await self._refuse(value)
+            return instance.value  # VAL keeps its old value, as the motor record does
+        if f.stop_pause_move_go.value in ("Stop", "Pause", 0, 1):
+            return value  # accepted, but motion is inhibited until SPMG = Move/Go
+        await self._start_move(value)
+        return value
+
+    @motor.fields.stop.putter
+    async def _stop_put(fields, instance, value):
+        if value:
+            await fields.parent.group._halt()
+        return 0
+
+    @motor.fields.stop_pause_move_go.putter
+    async def _spmg_put(fields, instance, value):
+        if value in ("Stop", "Pause"):
+            await fields.parent.group._halt()
+        return value
+
+    @motor.fields.velocity.putter
+    async def _velo_put(fields, instance, value):
+        value = float(value)
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"{instance.pvname}: velocity must be a finite number > 0, not {value}")
+        vmax = fields.max_velocity.value
+        if vmax > 0 and value > vmax:
+            raise ValueError(f"{instance.pvname}: velocity {value} exceeds VMAX {vmax}")
+        return value
+
+    @motor.fields.seconds_to_velocity.putter
+    async def _accl_put(fields, instance, value):
+        value = float(value)
+        if not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"{instance.pvname}: acceleration time must be a finite number >= 0, not {value}")
+        return value
+
+    @motor.fields.user_high_limit.putter
+    async def _hlm_put(fields, instance, value):
+        value = float(value)
+        if not math.isfinite(value):
+            raise ValueError(f"{instance.pvname}: limit must be a finite number, not {value}")
+        await instance.write(value, verify_value=False)
+        await fields.parent.group._publish_limits()
+        return value
+
+    @motor.fields.user_low_limit.putter
+    async def _llm_put(fields, instance, value):
+        value = float(value)
+        if not math.isfinite(value):
+            raise ValueError(f"{instance.pvname}: limit must be a finite number, not {value}")
+        await instance.write(value, verify_value=False)
+        await fields.parent.group._publish_limits()
+        return value
+
+    @motor.fields.user_offset.putter
+    async def _off_put(fields, instance, value):
+        value = float(value)
+        if not math.isfinite(value):
+            raise ValueError(f"{instance.pvname}: offset must be a finite number, not {value}")
+        group = fields.parent.group
+        await instance.write(value, verify_value=False)
+        await group._write_readback(group._user_from_dial(fields.dial_readback_value.value))
+        await group._publish_limits()
+        return value
+
+    @motor.fields.home_forward.putter
+    async def _homf_put(fields, instance, value):
+        if value:
+            group = fields.parent.group
+            await group._start_move(group._user_from_dial(0.0))
+        return 0
+
+    @motor.fields.home_reverse.putter
+    async def _homr_put(fields, instance, value):
+        if value:
+            group = fields.parent.group
+            await group._start_move(group._user_from_dial(0.0))
+        return 0
+
+    @motor.fields.tweak_motor_forward.putter
+    async def _twf_put(fields, instance, value):
+        if value:
+            group = fields.parent.group
+            await group.motor.write(group.motor.value + fields.tweak_step_size.value)
+        return 0
+
+    @motor.fields.tweak_motor_reverse.putter
+    async def _twr_put(fields, instance, value):
+        if value:
+            group = fields.parent.group
+            await group.motor.write(group.motor.value - fields.tweak_step_size.value)
+        return 0

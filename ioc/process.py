@@ -1,0 +1,162 @@
+"""Start and stop the beamline IOC as a child process on loopback, on a port of its own.
+
+Used by the tests, the benchmarks and the demo: each IOC gets a free port so that two runs
+on one machine never talk to each other's servers, and CA traffic (searches, beacons)
+stays on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def free_port() -> int:
+    """A port free for both TCP and UDP on 127.0.0.1 (CA serves both on one number)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            tcp.bind(("127.0.0.1", 0))
+            port = tcp.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                try:
+                    udp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            return port
+    raise RuntimeError("no free port for both TCP and UDP on 127.0.0.1")
+
+
+def ca_environment(port: int) -> dict[str, str]:
+    """EPICS variables that confine a CA server and its clients to loopback on ``port``."""
+    return {
+        "EPICS_CAS_INTF_ADDR_LIST": "127.0.0.1",
+        "EPICS_CAS_AUTO_BEACON_ADDR_LIST": "NO",
+        "EPICS_CAS_BEACON_ADDR_LIST": "127.255.255.255",
+        "EPICS_CA_AUTO_ADDR_LIST": "NO",
+        "EPICS_CA_ADDR_LIST": "127.0.0.1",
+        "EPICS_CA_SERVER_PORT": str(port),
+        "EPICS_CAS_SERVER_PORT": str(port),
+        # A 480 x 640 x 4-byte frame, with room for larger sensors.
+        "EPICS_CA_MAX_ARRAY_BYTES": str(64 * 1024 * 1024),
+    }
+
+
+class IOCProcess:
+    """The beamline IOC running as a child process.
+
+    >>> ioc = IOCProcess(prefix="BL:", data_root=Path("/tmp/data"), time_scale=100)
+    >>> ioc.start(); ...; ioc.stop()
+    """
+
+    def __init__(
+        self,
+        prefix: str = "BL:",
+        data_root: Path | str | None = None,
+        port: int | None = None,
+        time_scale: float = 1.0,
+        seed: int | None = None,
+        extra_args: list[str] | None = None,
+        log_path: Path | str | None = None,
+    ) -> None:
+        self.prefix = prefix
+        self.data_root = Path(data_root) if data_root is not None else None
+        self.port = port or free_port()
+        self.time_scale = time_scale
+        self.seed = seed
+        self.extra_args = list(extra_args or [])
+        self.log_path = Path(log_path) if log_path else None
+        self.proc: subprocess.Popen | None = None
+        self._log = None
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The CA environment a client needs to reach this IOC."""
+        return ca_environment(self.port)
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def command(self) -> list[str]:
+        cmd = [sys.executable, "-m", "ioc", "--prefix", self.prefix, "--time-scale", str(self.time_scale), "-q"]
+        if self.data_root is not None:
+            cmd += ["--data-root", str(self.data_root)]
+        if self.seed is not None:
+            cmd += ["--seed", str(self.seed)]
+        return cmd + self.extra_args
+
+    def start(self, timeout: float = 30.0) -> IOCProcess:
+        """Start the IOC and wait until it answers a CA read; raises RuntimeError if it does not."""
+        env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
+        if self.log_path:
+            self._log = open(self.log_path, "ab")
+            out = self._log
+        else:
+            out = subprocess.DEVNULL
+        self.proc = subprocess.Popen(self.command(), env=env, stdout=out, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        from caproto.sync.client import read
+
+        deadline = time.monotonic() + timeout
+        pv = f"{self.prefix}dot:cam1:Acquire_RBV"
+        last_error: Exception | None = None
+        saved = {k: os.environ.get(k) for k in self.env}
+        os.environ.update(self.env)  # caproto's sync client reads the address list from here
+        try:
+            while time.monotonic() < deadline:
+                if self.proc is not None and self.proc.poll() is not None:
+                    raise RuntimeError(f"the IOC exited with status {self.proc.returncode} while starting"
+                                       + (f"; see {self.log_path}" if self.log_path else ""))
+                try:
+                    read(pv, timeout=1.0)
+                    return
+                except Exception as exc:  # not up yet
+                    last_error = exc
+                    time.sleep(0.1)
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        self.stop()
+        raise RuntimeError(f"the IOC did not answer {pv} on port {self.port} within {timeout} s: {last_error}")
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL the IOC, as a crash would."""
+        if self.alive():
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the IOC by its PID: SIGINT (as Ctrl-C), then SIGKILL if it lingers."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout)
+        if self._log:
+            self._log.close()
+            self._log = None
+
+    def __enter__(self) -> IOCProcess:
+        return self.start() if self.proc is None else self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -1,0 +1,177 @@
+"""Writing frames to TIFF files safely: inside the data root, atomically, with clear errors.
+
+No EPICS here: the TIFF plugin calls these functions on a worker thread and reports what
+they raise through its WriteStatus/WriteMessage PVs.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tifffile
+
+# A printf conversion as epicsSnprintf understands it.
+_CONVERSION = re.compile(r"%(?P<flags>[-+ #0]*)(?P<width>\d+|\*)?(?:\.(?P<precision>\d+|\*))?(?P<length>[hlL])?(?P<type>.)")
+_ARGUMENT_TYPES = ("s", "s", "d")  # FileTemplate is formatted with (FilePath, FileName, FileNumber)
+_INTEGER_TYPES = set("diouxX")
+
+
+class TemplateError(ValueError):
+    """A FileTemplate that cannot be formatted with (FilePath, FileName, FileNumber)."""
+
+
+class WriteError(OSError):
+    """A file that could not be written; the message says which file and why."""
+
+
+def check_template(template: str) -> int:
+    """Validate an areaDetector FileTemplate; returns how many of the 3 arguments it uses.
+
+    Its conversions must take, in order, a string (FilePath), a string (FileName) and an
+    integer (FileNumber), or a leading part of that list, like ``%s%s_%6.6d.tif``.
+    """
+    if not template:
+        raise TemplateError("template is empty")
+    used = 0
+    for match in _CONVERSION.finditer(template):
+        kind = match.group("type")
+        if kind == "%":
+            continue
+        if "*" in (match.group("width") or "") + (match.group("precision") or ""):
+            raise TemplateError(f"'*' widths are not allowed in {template!r}")
+        if used >= len(_ARGUMENT_TYPES):
+            raise TemplateError(f"{template!r} has more than 3 conversions (path, name, number)")
+        wanted = _ARGUMENT_TYPES[used]
+        if wanted == "s" and kind != "s":
+            raise TemplateError(f"conversion {used + 1} of {template!r} must be %s (the {('path', 'name')[used]})")
+        if wanted == "d" and kind not in _INTEGER_TYPES:
+            raise TemplateError(f"conversion 3 of {template!r} must be an integer conversion such as %d")
+        used += 1
+    stray = template.replace("%%", "")
+    if stray.count("%") != used:
+        raise TemplateError(f"{template!r} has an incomplete % conversion")
+    try:
+        template % ("/", "name", 0)[:used]
+    except (TypeError, ValueError) as exc:
+        raise TemplateError(f"{template!r} cannot be formatted: {exc}") from None
+    return used
+
+
+def format_template(template: str, path: str, name: str, number: int) -> str:
+    """``template % (path, name, number)``, using only the arguments the template asks for."""
+    used = check_template(template)
+    return template % (path, name, number)[:used]
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def resolve_directory(path: str, data_root: Path, create_depth: int = 0) -> Path:
+    """The real directory ``path`` names, checked to lie inside ``data_root``.
+
+    ``create_depth`` follows areaDetector's CreateDirectory: 0 creates nothing; -N creates
+    up to the last N missing levels; +N creates missing levels below depth N of the path.
+    Symlinks are resolved before the check, so no link can lead outside the root.
+    """
+    if not path:
+        raise WriteError(errno.ENOENT, "FilePath is empty")
+    if "\0" in path:
+        raise WriteError(errno.EINVAL, "FilePath contains a NUL character")
+    if not os.path.isabs(path):
+        raise WriteError(errno.EINVAL, f"FilePath {path!r} is not absolute")
+    root = Path(os.path.realpath(data_root))
+    real = Path(os.path.realpath(path))
+    if not _inside(real, root):
+        raise WriteError(errno.EACCES, f"FilePath {path!r} is outside the data root {str(root)!r}")
+    if real.is_dir():
+        if not os.access(real, os.W_OK | os.X_OK):
+            raise WriteError(errno.EACCES, f"FilePath {path!r} is not writable")
+        return real
+    if real.exists():
+        raise WriteError(errno.ENOTDIR, f"FilePath {path!r} is a file, not a directory")
+    missing = []
+    probe = real
+    while not probe.exists():
+        missing.append(probe)
+        probe = probe.parent
+    if not probe.is_dir():
+        raise WriteError(errno.ENOTDIR, f"FilePath {path!r}: {str(probe)!r} is a file, not a directory")
+    allowed = _creatable(real, len(missing), create_depth)
+    if not allowed:
+        raise WriteError(errno.ENOENT, f"FilePath {path!r} does not exist (CreateDirectory is {create_depth})")
+    try:
+        os.makedirs(real, exist_ok=True)
+    except OSError as exc:
+        raise WriteError(exc.errno or errno.EIO, f"cannot create FilePath {path!r}: {exc.strerror}") from None
+    if not _inside(Path(os.path.realpath(real)), root):  # a link swapped in meanwhile
+        raise WriteError(errno.EACCES, f"FilePath {path!r} is outside the data root {str(root)!r}")
+    return real
+
+
+def _creatable(real: Path, n_missing: int, create_depth: int) -> bool:
+    if create_depth == 0:
+        return False
+    if create_depth < 0:
+        return n_missing <= -create_depth
+    depth_of_first_missing = len(real.parts) - n_missing  # parts include the leading '/'
+    return depth_of_first_missing >= create_depth
+
+
+@dataclass(frozen=True)
+class FileTarget:
+    """Where a frame goes: the TIFF plugin's settings at the time of the write."""
+
+    template: str
+    path: str
+    name: str
+    number: int
+    data_root: Path
+    create_depth: int = 0
+    temp_suffix: str = ""
+
+    @property
+    def full_name(self) -> str:
+        """FullFileName as areaDetector computes it."""
+        return format_template(self.template, self.path, self.name, self.number)
+
+
+def write_tiff(target: FileTarget, data: np.ndarray, metadata: dict | None = None) -> str:
+    """Write ``data`` to ``target``'s file; returns FullFileName. Raises WriteError.
+
+    The image goes to a temporary name in the same directory first and is renamed into
+    place once complete, so readers never see a partial file, even on a full disk.
+    """
+    try:
+        full = target.full_name
+    except TemplateError as exc:
+        raise WriteError(errno.EINVAL, f"bad FileTemplate: {exc}") from None
+    directory = resolve_directory(os.path.dirname(full) or target.path, target.data_root, target.create_depth)
+    base = os.path.basename(full)
+    if not base:
+        raise WriteError(errno.EINVAL, f"FullFileName {full!r} names a directory, not a file")
+    final = directory / base
+    temp = directory / (f".{base}{target.temp_suffix}.partial" if not target.temp_suffix else base + target.temp_suffix)
+    try:
+        tifffile.imwrite(temp, data, photometric="minisblack", metadata=metadata or None)
+        os.replace(temp, final)
+    except OSError as exc:
+        _remove_quietly(temp)
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise WriteError(exc.errno or errno.EIO, f"cannot write {full}: {reason}") from None
+    except Exception as exc:  # tifffile raises ValueError/TypeError on odd input
+        _remove_quietly(temp)
+        raise WriteError(errno.EIO, f"cannot write {full}: {type(exc).__name__}: {exc}") from None
+    return full
+
+
+def _remove_quietly(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
