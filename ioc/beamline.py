@@ -6,6 +6,8 @@ Run ``beamline-ioc --help`` for the options. By default it serves on loopback on
 
 from __future__ import annotations
 
+import atexit
+import json
 import os
 import sys
 from pathlib import Path
@@ -16,19 +18,12 @@ from caproto.server import PVGroup, SubGroup, run, template_arg_parser
 
 from .areadetector import Camera
 from .motor import SimMotor
+from .paths import connection_file, default_data_root
 from .physics import SENSOR_SHAPE, ConstantRing, TopUp
 from .ring import RING_MODES, RingCurrent, SimControls
 from .simclock import SimClock
 
 DEFAULT_PREFIX = "BL:"
-
-
-def default_data_root() -> Path:
-    """``$BEAMLINE_DATA_ROOT``, else ``$XDG_DATA_HOME/beamline-sim`` (``~/.local/share/beamline-sim``)."""
-    if os.environ.get("BEAMLINE_DATA_ROOT"):
-        return Path(os.environ["BEAMLINE_DATA_ROOT"])
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return Path(base) / "beamline-sim"
 
 
 class BeamlineIOC(PVGroup):
@@ -107,6 +102,27 @@ def _loopback_defaults(interfaces: list[str]) -> None:
         os.environ["EPICS_CA_SERVER_PORT"] = os.environ["EPICS_CAS_SERVER_PORT"]
 
 
+def _write_connection_file(prefix: str, data_root: Path, interfaces: list[str]) -> None:
+    """Leave ``ioc-<prefix>.json`` in the data root so clients on this machine find the port."""
+    path = connection_file(prefix, data_root)
+    info = {"prefix": prefix, "port": int(os.environ.get("EPICS_CA_SERVER_PORT", "5064")), "pid": os.getpid(),
+            "interfaces": interfaces, "data_root": str(data_root)}
+    try:
+        path.write_text(json.dumps(info, indent=1))
+    except OSError as exc:
+        print(f"beamline-ioc: cannot write {path}: {exc.strerror}", file=sys.stderr)
+        return
+
+    def remove() -> None:
+        try:
+            if json.loads(path.read_text()).get("pid") == os.getpid():
+                path.unlink()
+        except (OSError, ValueError):
+            pass
+
+    atexit.register(remove)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of ``beamline-ioc``."""
     if "EPICS_CAS_INTF_ADDR_LIST" not in os.environ:
@@ -147,6 +163,7 @@ def main(argv: list[str] | None = None) -> None:
         sensor_shape=args.sensor_shape,
         **ioc_options,
     )
+    _write_connection_file(args.prefix, ioc.data_root, run_options["interfaces"])
     print(f"beamline-ioc: prefix {args.prefix!r}, {len(ioc.pvdb)} PVs, interfaces {run_options['interfaces']}, "
           f"port {os.environ.get('EPICS_CA_SERVER_PORT', '5064')}, data root {ioc.data_root}, "
           f"time scale {args.time_scale}", file=sys.stderr, flush=True)

@@ -36,6 +36,11 @@ MSTA_MINUS_LS = 1 << 13
 TICK = 0.05  # wall seconds between readback updates during a move
 
 
+def _pvname(fields, instance) -> str:
+    """Full PV name of a record field, e.g. ``BL:mtr:dotx.VELO``."""
+    return f"{fields.parent.pvname}.{instance.pvspec.name}"
+
+
 class MotorPosition(PvpropertyDouble):
     """``.VAL``: clients see HLM/LLM as its control limits, but refusing a target beyond them
     is the record's job (LVIO and an alarm), not a CA put error, as in the motor record."""
@@ -74,6 +79,9 @@ class SimMotor(PVGroup):
 
     # -- helpers ---------------------------------------------------------------------
 
+    # Field updates below skip caproto's value verification: they are the record's own
+    # state, and verification would recompute (and so clear) the record's alarm.
+
     @property
     def fields(self):
         return self.motor.field_inst
@@ -98,30 +106,31 @@ class SimMotor(PVGroup):
         for chan in (self.motor, f.user_readback_value):
             await chan.write_metadata(upper_ctrl_limit=hlm, lower_ctrl_limit=llm,
                                       upper_disp_limit=hlm, lower_disp_limit=llm)
-        await f.dial_high_limit.write(self._dial_from_user(hlm) if self._dir() > 0 else self._dial_from_user(llm))
-        await f.dial_low_limit.write(self._dial_from_user(llm) if self._dir() > 0 else self._dial_from_user(hlm))
+        dial_limits = sorted((self._dial_from_user(hlm), self._dial_from_user(llm)))
+        await f.dial_low_limit.write(dial_limits[0], verify_value=False)
+        await f.dial_high_limit.write(dial_limits[1], verify_value=False)
 
     async def _set_alarm(self, status: AlarmStatus, severity: AlarmSeverity) -> None:
-        # The record's alarm shows on every field a client watches: VAL and RBV here.
-        for chan in (self.motor, self.fields.user_readback_value):
-            if chan.alarm.status != status or chan.alarm.severity != severity:
-                await chan.alarm.write(status=status, severity=severity)
+        # A record has one alarm state, reported with every field: caproto keeps one for
+        # VAL and one shared by the fields, so set both.
+        for alarm in (self.motor.alarm, self.fields.user_readback_value.alarm):
+            await alarm.write(status=status, severity=severity)
 
     async def _write_readback(self, user: float) -> None:
         f = self.fields
         dial = self._dial_from_user(user)
         ts = time.time()
-        await f.user_readback_value.write(user, timestamp=ts)
-        await f.dial_readback_value.write(dial, timestamp=ts)
+        await f.user_readback_value.write(user, timestamp=ts, verify_value=False)
+        await f.dial_readback_value.write(dial, timestamp=ts, verify_value=False)
         mres = f.motor_step_size.value or 1.0
-        await f.raw_readback_value.write(int(round(dial / mres)), timestamp=ts)
-        await f.difference_dval_drbv.write(f.dial_desired_value.value - dial)
+        await f.raw_readback_value.write(int(round(dial / mres)), timestamp=ts, verify_value=False)
+        await f.difference_dval_drbv.write(f.dial_desired_value.value - dial, verify_value=False)
 
     async def _set_moving(self, moving: bool, direction: int | None = None) -> None:
         f = self.fields
         msta = 0
         if direction is not None:
-            await f.direction_of_travel.write(direction)
+            await f.direction_of_travel.write(direction, verify_value=False)
         if f.direction_of_travel.value:
             msta |= MSTA_DIRECTION
         if f.user_high_limit_switch.value:
@@ -129,15 +138,15 @@ class SimMotor(PVGroup):
         if f.user_low_limit_switch.value:
             msta |= MSTA_MINUS_LS
         msta |= MSTA_MOVING if moving else MSTA_DONE
-        await f.motor_status.write(msta)
+        await f.motor_status.write(msta, verify_value=False)
         if moving:
-            await f.done_moving_to_value.write(0)
-            await f.motor_is_moving.write(1)
-            await f.motion_in_progress.write(1)
+            await f.done_moving_to_value.write(0, verify_value=False)
+            await f.motor_is_moving.write(1, verify_value=False)
+            await f.motion_in_progress.write(1, verify_value=False)
         else:
-            await f.motor_is_moving.write(0)
-            await f.motion_in_progress.write(0)
-            await f.done_moving_to_value.write(1)
+            await f.motor_is_moving.write(0, verify_value=False)
+            await f.motion_in_progress.write(0, verify_value=False)
+            await f.done_moving_to_value.write(1, verify_value=False)
 
     def _position_now(self) -> float:
         if self._move is None:
@@ -174,7 +183,7 @@ class SimMotor(PVGroup):
             pass
         await self._write_readback(here)
         await self.motor.write(here, verify_value=False)
-        await self.fields.dial_desired_value.write(self._dial_from_user(here))
+        await self.fields.dial_desired_value.write(self._dial_from_user(here), verify_value=False)
         await self._set_moving(False)
 
     async def _start_move(self, target: float) -> None:
@@ -187,12 +196,12 @@ class SimMotor(PVGroup):
                 await self._move_task
             except asyncio.CancelledError:
                 pass
-        await f.limit_violation.write(0)
-        await f.user_high_limit_switch.write(0)
-        await f.user_low_limit_switch.write(0)
+        await f.limit_violation.write(0, verify_value=False)
+        await f.user_high_limit_switch.write(0, verify_value=False)
+        await f.user_low_limit_switch.write(0, verify_value=False)
         await self._set_alarm(AlarmStatus.NO_ALARM, AlarmSeverity.NO_ALARM)
-        await f.last_user_des_val.write(target)
-        await f.dial_desired_value.write(self._dial_from_user(target))
+        await f.last_user_des_val.write(target, verify_value=False)
+        await f.dial_desired_value.write(self._dial_from_user(target), verify_value=False)
         self._move = Move(start, target, f.velocity.value, f.seconds_to_velocity.value)
         self._move_t0 = self.clock.now()
         self._move_task = asyncio.get_running_loop().create_task(self._run_move(self._move))
@@ -201,11 +210,11 @@ class SimMotor(PVGroup):
         """A target beyond a soft limit: flag it, raise the alarm, do not move."""
         f = self.fields
         high = target > f.user_high_limit.value
-        await f.limit_violation.write(1)
+        await f.limit_violation.write(1, verify_value=False)
         if high:
-            await f.user_high_limit_switch.write(1)
+            await f.user_high_limit_switch.write(1, verify_value=False)
         else:
-            await f.user_low_limit_switch.write(1)
+            await f.user_low_limit_switch.write(1, verify_value=False)
         severity = AlarmSeverity(self._hw_limit_severity())
         await self._set_alarm(AlarmStatus.HIGH if high else AlarmStatus.LOW, severity)
         # The move "ends at once": DMOV pulses so clients waiting on it are released.
@@ -229,19 +238,19 @@ class SimMotor(PVGroup):
     async def motor(self, instance, async_lib):
         f = self.fields
         d = self._defaults
-        await f.velocity.write(d["velocity"])
-        await f.max_velocity.write(10 * d["velocity"])
-        await f.base_velocity.write(0.0)
-        await f.seconds_to_velocity.write(d["acceleration"])
-        await f.motor_step_size.write(1e-4)
-        await f.engineering_units.write(d["egu"])
-        await f.description.write(d["description"])
-        await f.display_precision.write(d["precision"])
-        await f.hw_limit_violation_svr.write("MAJOR")
-        await f.user_high_limit.write(d["limits"][1])
-        await f.user_low_limit.write(d["limits"][0])
-        await f.tweak_step_size.write(1.0)
-        await f.stop_pause_move_go.write("Go")
+        await f.velocity.write(d["velocity"], verify_value=False)
+        await f.max_velocity.write(10 * d["velocity"], verify_value=False)
+        await f.base_velocity.write(0.0, verify_value=False)
+        await f.seconds_to_velocity.write(d["acceleration"], verify_value=False)
+        await f.motor_step_size.write(1e-4, verify_value=False)
+        await f.engineering_units.write(d["egu"], verify_value=False)
+        await f.description.write(d["description"], verify_value=False)
+        await f.display_precision.write(d["precision"], verify_value=False)
+        await f.hw_limit_violation_svr.write("MAJOR", verify_value=False)
+        await f.user_high_limit.write(d["limits"][1], verify_value=False)
+        await f.user_low_limit.write(d["limits"][0], verify_value=False)
+        await f.tweak_step_size.write(1.0, verify_value=False)
+        await f.stop_pause_move_go.write("Go", verify_value=False)
         await self._publish_limits()
         await self._write_readback(instance.value)
         await self._set_moving(False, direction=1)
@@ -254,7 +263,7 @@ class SimMotor(PVGroup):
         f = self.fields
         if f.set_use_switch.value in ("Set", 1):
             # Redefine the user coordinate so that the current position reads `value`.
-            await f.user_offset.write(value - f.dial_readback_value.value * self._dir())
+            await f.user_offset.write(value - f.dial_readback_value.value * self._dir(), verify_value=False)
             await self._write_readback(value)
             await self._publish_limits()
             return value
@@ -282,24 +291,24 @@ class SimMotor(PVGroup):
     async def _velo_put(fields, instance, value):
         value = float(value)
         if not (math.isfinite(value) and value > 0):
-            raise ValueError(f"{instance.pvname}: velocity must be a finite number > 0, not {value}")
+            raise ValueError(f"{_pvname(fields, instance)}: velocity must be a finite number > 0, not {value}")
         vmax = fields.max_velocity.value
         if vmax > 0 and value > vmax:
-            raise ValueError(f"{instance.pvname}: velocity {value} exceeds VMAX {vmax}")
+            raise ValueError(f"{_pvname(fields, instance)}: velocity {value} exceeds VMAX {vmax}")
         return value
 
     @motor.fields.seconds_to_velocity.putter
     async def _accl_put(fields, instance, value):
         value = float(value)
         if not (math.isfinite(value) and value >= 0):
-            raise ValueError(f"{instance.pvname}: acceleration time must be a finite number >= 0, not {value}")
+            raise ValueError(f"{_pvname(fields, instance)}: acceleration time must be a finite number >= 0, not {value}")
         return value
 
     @motor.fields.user_high_limit.putter
     async def _hlm_put(fields, instance, value):
         value = float(value)
         if not math.isfinite(value):
-            raise ValueError(f"{instance.pvname}: limit must be a finite number, not {value}")
+            raise ValueError(f"{_pvname(fields, instance)}: limit must be a finite number, not {value}")
         await instance.write(value, verify_value=False)
         await fields.parent.group._publish_limits()
         return value
@@ -308,7 +317,7 @@ class SimMotor(PVGroup):
     async def _llm_put(fields, instance, value):
         value = float(value)
         if not math.isfinite(value):
-            raise ValueError(f"{instance.pvname}: limit must be a finite number, not {value}")
+            raise ValueError(f"{_pvname(fields, instance)}: limit must be a finite number, not {value}")
         await instance.write(value, verify_value=False)
         await fields.parent.group._publish_limits()
         return value
@@ -317,7 +326,7 @@ class SimMotor(PVGroup):
     async def _off_put(fields, instance, value):
         value = float(value)
         if not math.isfinite(value):
-            raise ValueError(f"{instance.pvname}: offset must be a finite number, not {value}")
+            raise ValueError(f"{_pvname(fields, instance)}: offset must be a finite number, not {value}")
         group = fields.parent.group
         await instance.write(value, verify_value=False)
         await group._write_readback(group._user_from_dial(fields.dial_readback_value.value))

@@ -46,16 +46,16 @@ class SimControls(PVGroup):
     """``sim:``: controls of the simulation itself (not of any real hardware)."""
 
     time_scale = pvproperty(
-        name="TimeScale", value=1.0, dtype=ChannelType.DOUBLE, precision=3,
+        name="TimeScale", alarm_group="TimeScale", value=1.0, dtype=ChannelType.DOUBLE, precision=3,
         doc="Simulated seconds per wall second: exposures and moves take 1/TimeScale of their time",
     )
-    time = pvproperty(name="Time", value=0.0, dtype=ChannelType.DOUBLE, read_only=True, units="s", precision=3,
+    time = pvproperty(name="Time", alarm_group="Time", value=0.0, dtype=ChannelType.DOUBLE, read_only=True, units="s", precision=3,
                       doc="Simulated seconds since the IOC started")
-    seed = pvproperty(name="Seed", value=0, dtype=ChannelType.LONG,
+    seed = pvproperty(name="Seed", alarm_group="Seed", value=0, dtype=ChannelType.LONG,
                       doc="Seed of the noise generator; writing it restarts the noise sequence")
-    ring_mode = pvproperty(name="RingMode", value="TopUp", dtype=ChannelType.ENUM, enum_strings=RING_MODES,
+    ring_mode = pvproperty(name="RingMode", alarm_group="RingMode", value="TopUp", dtype=ChannelType.ENUM, enum_strings=RING_MODES,
                            doc="TopUp: decay and injections; Constant: ring held at its set point")
-    data_root = pvproperty(name="DataRoot", value="", dtype=ChannelType.CHAR, max_length=1024,
+    data_root = pvproperty(name="DataRoot", alarm_group="DataRoot", value="", dtype=ChannelType.CHAR, max_length=1024,
                            read_only=True, doc="The only tree the camera writes into")
 
     @time_scale.putter

@@ -1,0 +1,72 @@
+"""Finding the beamline IOC over Channel Access, or saying clearly why it cannot be found."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+from ioc.paths import read_connection_file
+
+CA_DEFAULTS = {
+    "EPICS_CA_AUTO_ADDR_LIST": "NO",
+    "EPICS_CA_ADDR_LIST": "127.0.0.1",
+    # A full frame is 480 x 640 x 4 bytes; libca's default limit is 16 kB.
+    "EPICS_CA_MAX_ARRAY_BYTES": str(64 * 1024 * 1024),
+}
+
+
+def apply_ca_environment(prefix: str | None = None) -> None:
+    """Default the CA client settings to loopback, and to the port of a running local IOC.
+
+    Settings already in the environment win. Must run before the first CA channel is made.
+    """
+    prefix = prefix or os.environ.get("BEAMLINE_PREFIX", "BL:")
+    if "EPICS_CA_ADDR_LIST" not in os.environ:
+        for key, value in CA_DEFAULTS.items():
+            os.environ.setdefault(key, value)
+    os.environ.setdefault("EPICS_CA_MAX_ARRAY_BYTES", CA_DEFAULTS["EPICS_CA_MAX_ARRAY_BYTES"])
+    if "EPICS_CA_SERVER_PORT" not in os.environ:
+        info = read_connection_file(prefix)
+        if info:
+            os.environ["EPICS_CA_SERVER_PORT"] = str(info["port"])
+
+
+def describe_ca_environment() -> str:
+    keys = ("EPICS_CA_ADDR_LIST", "EPICS_CA_AUTO_ADDR_LIST", "EPICS_CA_SERVER_PORT")
+    return " ".join(f"{k}={os.environ.get(k, '(unset)')}" for k in keys)
+
+
+class IOCNotFound(ConnectionError):
+    """No beamline IOC answered."""
+
+
+def explain(prefix: str, what: str, timeout: float) -> IOCNotFound:
+    return IOCNotFound(
+        f"No beamline IOC answered for {what} within {timeout:g} s.\n"
+        f"  prefix: {prefix!r}   {describe_ca_environment()}\n"
+        f"  Start one with:  beamline-ioc --prefix {prefix}   (or `make ioc` in the project), "
+        f"or point EPICS_CA_ADDR_LIST / EPICS_CA_SERVER_PORT at a running one."
+    )
+
+
+def ioc_data_root(prefix: str, timeout: float = 5.0) -> str:
+    """The IOC's data root (``sim:DataRoot``): the tree its camera writes into."""
+    from ophyd import EpicsSignalRO
+
+    signal = EpicsSignalRO(f"{prefix}sim:DataRoot", name="data_root", string=True)
+    try:
+        signal.wait_for_connection(timeout=timeout)
+        return signal.get(timeout=timeout)
+    except TimeoutError:
+        raise explain(prefix, signal.pvname, timeout) from None
+    finally:
+        signal.destroy()
+
+
+def connect_or_explain(prefix: str, devices: Iterable, timeout: float = 5.0) -> None:
+    """Wait for every device to connect; raise :class:`IOCNotFound` naming what did not."""
+    for device in devices:
+        try:
+            device.wait_for_connection(timeout=timeout)
+        except TimeoutError as exc:
+            raise explain(prefix, f"{device.name} ({exc})", timeout) from None

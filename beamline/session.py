@@ -1,0 +1,73 @@
+"""What the tutorial's ``%run ../beamline_configuration.py`` sets up.
+
+``from beamline.session import *`` gives ``RE``, ``db``, ``bp``, ``bps``, ``np``, ``plt``,
+``bec`` and the devices ``dot`` (``dot.exp`` is the exposure, s), ``I`` (ring current,
+mA), ``mtr_dotx`` and ``mtr_doty``.
+
+Configuration, by environment variable (set them before importing):
+
+=========================== =====================================================
+``BEAMLINE_PREFIX``          PV prefix of the IOC (default ``BL:``)
+``EPICS_CA_ADDR_LIST``       where to look for it (default ``127.0.0.1``, with
+                             ``EPICS_CA_AUTO_ADDR_LIST=NO``)
+``EPICS_CA_SERVER_PORT``     its port (default: the port in the connection file
+                             ``beamline-ioc --write-connection-file`` left, else 5064)
+``BEAMLINE_DATABROKER_DIR``  where runs are stored (default
+                             ``~/.local/share/beamline-sim/databroker``)
+``BEAMLINE_LIVE``            ``0`` turns off the live table, plots and progress bars
+``BEAMLINE_CONNECT_TIMEOUT`` seconds to wait for the IOC (default 5)
+=========================== =====================================================
+"""
+
+from __future__ import annotations
+
+import os
+
+from .connection import apply_ca_environment
+
+# libca reads its settings once, when the first channel is made: before ophyd is used.
+apply_ca_environment()
+
+import bluesky.plan_stubs as bps  # noqa: E402
+import bluesky.plans as bp  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from bluesky import RunEngine  # noqa: E402
+from bluesky.callbacks.best_effort import BestEffortCallback  # noqa: E402
+from bluesky.utils import ProgressBarManager  # noqa: E402
+
+from .connection import connect_or_explain, ioc_data_root  # noqa: E402
+from .devices import make_devices  # noqa: E402
+from .storage import open_broker  # noqa: E402
+
+PREFIX = os.environ.get("BEAMLINE_PREFIX", "BL:")
+LIVE = os.environ.get("BEAMLINE_LIVE", "1") not in ("0", "no", "false", "off")
+
+
+def make_session(prefix: str = PREFIX, live: bool = LIVE, timeout: float | None = None) -> dict:
+    """Connect to the IOC and build the RunEngine, databroker and devices; returns the namespace."""
+    timeout = float(os.environ.get("BEAMLINE_CONNECT_TIMEOUT", "5")) if timeout is None else timeout
+    data_root = ioc_data_root(prefix, timeout)
+    devices = make_devices(prefix, write_path_template=os.path.join(data_root, "images", "%Y", "%m", "%d", ""))
+    connect_or_explain(prefix, devices.values(), timeout)
+
+    RE = RunEngine({})
+    db = open_broker()
+    RE.subscribe(db.insert)
+    bec = BestEffortCallback()
+    if live:
+        RE.subscribe(bec)
+        RE.waiting_hook = ProgressBarManager()
+    return {"RE": RE, "db": db, "bec": bec, **devices}
+
+
+_session = make_session()
+RE = _session["RE"]
+db = _session["db"]
+bec = _session["bec"]
+dot = _session["dot"]
+I = _session["I"]  # noqa: E741 (the tutorial's name for the ring current)
+mtr_dotx = _session["mtr_dotx"]
+mtr_doty = _session["mtr_doty"]
+
+__all__ = ["RE", "db", "bec", "bp", "bps", "np", "plt", "dot", "I", "mtr_dotx", "mtr_doty", "make_session"]
