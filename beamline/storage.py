@@ -1,0 +1,209 @@
+"""Where runs are kept, and the databroker that reads them back: images one frame at a time.
+
+``open_broker()`` is built the way databroker 1.2.5 builds ``Broker.named('temp')``
+(``databroker.v2.temp``): a ``BlueskyMsgpackCatalog`` over ``<directory>/*.msgpack`` with
+the discovered handlers, wrapped in a v1 ``Broker``, whose ``insert`` writes each run with
+suitcase-msgpack (one file per run, closed on the RunStop) and then re-globs the directory.
+A process started later finds the runs on its first glob. Our ``AD_TIFF`` handler
+(:mod:`beamline.handlers`) replaces the stock one.
+
+Why the stock ``h.data('dot_img')`` holds 25-35 frames (1.2 MB each at 480 x 640 uint32):
+
+1. ``databroker.core.BlueskyEventStream.read_partition`` fills a whole partition at once
+   (``[filler(name, doc) for ...]``; ``core._documents.stream_gen`` asks for
+   ``partition_size='auto'``, i.e. 5 event pages), and ``stream_gen`` still holds the
+   previous partition while the next one is filled: up to 10 frames, plus the stock
+   handler's ``np.array([...])`` copy.
+2. ``databroker.v1.Broker.get_documents`` passes every document through ``prepare_hook``,
+   by default ``databroker.utils.wrap_in_deprecated_doct``. Its ``doct.Document.__init__``
+   sets ``self.__dict__ = self``: each Event is a reference cycle, so a frame the loop has
+   dropped is freed only when the cyclic garbage collector next runs (after ~700 container
+   allocations), not when its last reference goes. Another 15-25 frames wait for it.
+
+The fix, in :class:`Broker` (a ``databroker.v1.Broker``): ``get_documents``, which every
+v1 reader goes through (``Header.events``/``data``/``table``/``documents``), asks the
+catalog for *unfilled* documents (cheap: datum ids) and fills each Event with an
+``event_model.Filler`` as it is yielded; and Events are passed on as plain dicts (the
+``prepare_hook`` databroker documents for that), which refcounting frees at once. Start,
+stop, descriptor, resource and datum documents are still ``DeprecatedDoct``. Iterating
+then holds the frame being yielded and the one the caller still has: 2 frames.
+``h.table(fill=True)`` holds all of them, as a table of them must.
+
+``h.data(field)`` returns a :class:`Column`: an iterator, lazy like databroker's
+generator (``next`` reads one frame), that also supports indexing. numpy 2 refuses to
+``np.stack`` a generator ("arrays to stack must be passed as a sequence"), and the
+tutorial stacks ``h.data('dot_img')`` directly; numpy accepts any iterable with
+``__getitem__``, and then iterates it, still one frame at a time.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import weakref
+from collections.abc import Iterator
+from pathlib import Path
+
+import databroker.v1
+import numpy as np
+from databroker._drivers.msgpack import BlueskyMsgpackCatalog
+from databroker.core import discover_handlers
+from databroker.utils import ALL, wrap_in_deprecated_doct
+
+from ioc.paths import default_data_root
+
+from .handlers import AreaDetectorTiffHandler
+
+
+def default_storage_dir() -> Path:
+    """``$BEAMLINE_DATABROKER_DIR``, else ``<data root>/databroker``.
+
+    The data root is ``$BEAMLINE_DATA_ROOT``, else ``$XDG_DATA_HOME/beamline-sim``
+    (``~/.local/share/beamline-sim``), as for the IOC.
+    """
+    if os.environ.get("BEAMLINE_DATABROKER_DIR"):
+        return Path(os.environ["BEAMLINE_DATABROKER_DIR"])
+    return default_data_root() / "databroker"
+
+
+def open_broker(directory: Path | str | None = None) -> Broker:
+    """A v1 Broker over the msgpack run files in ``directory`` (created if missing).
+
+    ``RE.subscribe(db.insert)`` stores each run there; ``db[uid]``, ``db[-1]`` and
+    ``db(plan_name='count')`` find it, in this process once the run has ended and in
+    any process started later.
+    """
+    directory = Path(directory) if directory is not None else default_storage_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    handler_registry = discover_handlers()
+    handler_registry["AD_TIFF"] = AreaDetectorTiffHandler
+    # The handlers are given to the catalog, not registered later with db.reg: each run's
+    # Fillers copy the registry when the run is first opened, and the run is cached.
+    catalog = BlueskyMsgpackCatalog(f"{directory}/*.msgpack", name="beamline", handler_registry=handler_registry)
+    return Broker(catalog)
+
+
+def _prepare(name: str, doc: dict) -> dict:
+    # Events stay plain dicts (see the module docstring, cause 2); the rest keep databroker's
+    # default wrapper, with its (deprecated) attribute access.
+    return doc if name == "event" else wrap_in_deprecated_doct(name, doc)
+
+
+class Column(Iterator):
+    """The values of one field of a stream, read lazily: what ``Header.data`` returns.
+
+    ``next(column)`` reads one value, as from databroker's generator, and once started the
+    column iterates on from there. A column not yet started is re-iterable: each ``for``
+    makes a fresh pass, one frame in memory at a time. ``np.stack`` iterates its argument
+    twice (once to look for ``__array_function__`` overrides, once to stack); the second
+    pass takes the frames the first one still holds (a weak cache) instead of reading them
+    again. ``column[i]`` reads the i-th value.
+    """
+
+    def __init__(self, header: databroker.v1.Header, field: str, stream_name: str = "primary", fill: bool = True):
+        self._header = header
+        self._args = dict(field=field, stream_name=stream_name, fill=fill)
+        self._own: Iterator | None = None  # the pass that next() advances
+        self._held: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+        self._length: int | None = None  # values in a complete pass, once one has finished
+
+    def _read(self, skip: int = 0):
+        field = self._args["field"]
+        events = self._header.events(stream_name=self._args["stream_name"], fields=[field], fill=self._args["fill"])
+        return (event["data"][field] for event in itertools.islice(events, skip, None))
+
+    def _pass(self):
+        if self._length is not None:
+            held = [self._held.get(i) for i in range(self._length)]
+            if all(value is not None for value in held):
+                yield from held
+                return
+            del held
+        count = 0
+        for count, value in enumerate(self._read(), start=1):
+            if isinstance(value, np.ndarray):
+                self._held[count - 1] = value
+            yield value
+        self._length = count
+
+    def __iter__(self):
+        return self if self._own is not None else self._pass()
+
+    def __next__(self):
+        if self._own is None:
+            self._own = self._pass()
+        return next(self._own)
+
+    def __getitem__(self, index: int):
+        if not isinstance(index, int):
+            raise TypeError(f"{type(self).__name__} indices must be integers, not {type(index).__name__}")
+        if index < 0:
+            index += sum(1 for _ in self._header.events(stream_name=self._args["stream_name"], fill=False))
+        if index < 0:
+            raise IndexError(f"{self._args['field']} has no value {index}")
+        try:
+            return next(self._read(skip=index))
+        except StopIteration:
+            raise IndexError(f"{self._args['field']} has no value {index}") from None
+
+
+class Header(databroker.v1.Header):
+    """databroker's v1 Header, whose ``data`` returns a lazy :class:`Column`."""
+
+    def data(self, field: str, stream_name: str = "primary", fill: bool = True) -> Column:
+        """The values of ``field`` in ``stream_name``, read one at a time (images filled by default)."""
+        return Column(self, field, stream_name, fill)
+
+
+def _lazy(obj):
+    if type(obj) is databroker.v1.Header:
+        obj.__class__ = Header  # databroker builds its own Header; give it our data()
+    elif isinstance(obj, list):
+        return [_lazy(item) for item in obj]
+    return obj
+
+
+class Results(databroker.v1.Results):
+    """Search results whose headers are :class:`Header`."""
+
+    def __iter__(self):
+        for header in super().__iter__():
+            yield _lazy(header)
+
+
+class Broker(databroker.v1.Broker):
+    """A ``databroker.v1.Broker`` whose filled Events are read one at a time, as they are yielded."""
+
+    def __init__(self, catalog, **kwargs):
+        super().__init__(catalog, **kwargs)
+        self.prepare_hook = _prepare
+
+    def __getitem__(self, key):
+        return _lazy(super().__getitem__(key))
+
+    def __call__(self, *args, **kwargs):
+        results = super().__call__(*args, **kwargs)
+        results.__class__ = Results
+        return results
+
+    def _patch_state(self, catalog):
+        # Search results are another catalog; make its headers read through this class too.
+        type(self)(catalog, external_fetchers=self.external_fetchers)
+        super()._patch_state(catalog)
+
+    def get_documents(self, headers, stream_name=ALL, fields=None, fill=False, handler_registry=None):
+        """As ``databroker.v1.Broker.get_documents``, but each Event is filled only when it is yielded."""
+        docs = super().get_documents(headers, stream_name=stream_name, fields=fields, fill=False,
+                                     handler_registry=handler_registry)
+        if not fill:
+            yield from docs
+            return
+        # The Filler the catalog's runs use for fill='yes' (handlers, root_map, arrays out).
+        with self._catalog._get_filler(coerce="force_numpy") as filler:
+            for name, doc in docs:
+                if name == "event":
+                    # Only the fields the caller kept (``fields``) are still in doc['data'].
+                    filler.fill_event(doc, include=doc["data"].keys(), inplace=True)
+                else:
+                    filler(name, doc)  # caches descriptors, resources and datums
+                yield name, doc
