@@ -31,9 +31,10 @@ class DotTIFF(TIFFPlugin, FileStoreTIFFIterativeWrite):
     write_message = Cpt(EpicsSignalRO, "WriteMessage", string=True, kind="omitted")
 
     def stage(self):
-        # ophyd puts FilePath before applying stage_sigs; let the IOC create the dated
-        # directory levels before that put, so FilePathExists_RBV is true when checked.
-        self.create_directory.set(-3).wait(10)
+        # ophyd puts FilePath before applying stage_sigs; let the IOC create the missing
+        # levels of <data root>/images/%Y/%m/%d/ before that put, so that
+        # FilePathExists_RBV is true when ophyd checks it.
+        self.create_directory.set(-4).wait(10)
         super().stage()
 
 
@@ -41,7 +42,7 @@ class DotCamera(SingleTrigger, DetectorBase):
     """The ``dot`` camera. ``exp`` is its exposure time (s), ``cam1:AcquireTime``."""
 
     cam = Cpt(SimDetectorCam, "cam1:")
-    tiff = Cpt(DotTIFF, "TIFF1:", write_path_template="/", kind="normal")
+    tiff = Cpt(DotTIFF, "TIFF1:", write_path_template="/")
     image = Cpt(ImagePlugin, "image1:", kind="omitted")
     stats1 = Cpt(StatsPlugin, "Stats1:")
     exp = Cpt(EpicsSignalWithRBV, "cam1:AcquireTime", kind="config", tolerance=1e-9)
@@ -49,6 +50,13 @@ class DotCamera(SingleTrigger, DetectorBase):
     def __init__(self, *args, write_path_template: str, image_name: str = "dot_img", **kwargs) -> None:
         super().__init__(*args, image_name=image_name, **kwargs)
         self.tiff.write_path_template = write_path_template
+        # Read (so recorded): the frame's datum from TIFF1, and the spot's integrated counts
+        # from Stats1 (hinted, for live plots of scalar scans). areaDetector plugins are
+        # omitted by default, whatever their Component says.
+        self.tiff.kind = "normal"
+        self.stats1.kind = "normal"
+        self.stats1.read_attrs = ["total"]
+        self.stats1.total.kind = "hinted"
         # One frame per trigger, however the IOC was left.
         self.cam.stage_sigs["num_images"] = 1
 
@@ -83,9 +91,6 @@ class DotCamera(SingleTrigger, DetectorBase):
 def make_devices(prefix: str, write_path_template: str) -> dict:
     """The tutorial's devices: ``dot``, ``I``, ``mtr_dotx``, ``mtr_doty`` (not yet connected)."""
     dot = DotCamera(f"{prefix}dot:", name="dot", write_path_template=write_path_template)
-    # The spot's integrated counts, for scalar scans with a live plot; nothing else of Stats1.
-    dot.stats1.read_attrs = ["total"]
-    dot.stats1.total.kind = "hinted"
     current = EpicsSignalRO(f"{prefix}ring:current", name="I")
     mtr_dotx = EpicsMotor(f"{prefix}mtr:dotx", name="motor_dotx")
     mtr_doty = EpicsMotor(f"{prefix}mtr:doty", name="motor_doty")

@@ -604,9 +604,11 @@ class FileTIFF(PluginMixin, records_group("NDFileTIFFRecords", ND_PLUGIN_BASE, N
         if len(path) >= instance.max_length:
             raise ValueError(f"{instance.pvname}: path longer than {instance.max_length - 1} characters")
         await instance.write(path, verify_value=False)
-        await echo_to_readback(self, instance, path)
+        # As asynNDArrayDriver does: FilePathExists_RBV is settled before FilePath_RBV
+        # echoes, so a client that waits for the echo (ophyd) then reads a current answer.
         ok, message = await self.check_path(path)
         await self.report(ok, message)
+        await echo_to_readback(self, instance, path)
         return path
 
     @file_name.putter
