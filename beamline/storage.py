@@ -49,6 +49,7 @@ import numpy as np
 from databroker._drivers.msgpack import BlueskyMsgpackCatalog
 from databroker.core import discover_handlers
 from databroker.utils import ALL, wrap_in_deprecated_doct
+from event_model import DataNotAccessible
 
 from ioc.paths import default_data_root
 
@@ -203,7 +204,13 @@ class Broker(databroker.v1.Broker):
             for name, doc in docs:
                 if name == "event":
                     # Only the fields the caller kept (``fields``) are still in doc['data'].
-                    filler.fill_event(doc, include=doc["data"].keys(), inplace=True)
+                    try:
+                        filler.fill_event(doc, include=doc["data"].keys(), inplace=True)
+                    except DataNotAccessible as exc:
+                        # event_model's message quotes whole documents; say which file failed.
+                        raise DataNotAccessible(
+                            f"cannot read the data of event {doc['seq_num']} ({doc['uid']}): {exc.__cause__ or exc}"
+                        ) from exc
                 else:
                     filler(name, doc)  # caches descriptors, resources and datums
                 yield name, doc

@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from textwrap import dedent
@@ -167,7 +168,13 @@ def main(argv: list[str] | None = None) -> None:
     print(f"beamline-ioc: prefix {args.prefix!r}, {len(ioc.pvdb)} PVs, interfaces {run_options['interfaces']}, "
           f"port {os.environ.get('EPICS_CA_SERVER_PORT', '5064')}, data root {ioc.data_root}, "
           f"time scale {args.time_scale}", file=sys.stderr, flush=True)
+    # `kill PID` stops the IOC as Ctrl-C does: cleanly, removing its connection file.
+    signal.signal(signal.SIGTERM, _interrupt)
     run(ioc.pvdb, **run_options)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

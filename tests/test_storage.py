@@ -24,6 +24,7 @@ import event_model
 import numpy as np
 import pytest
 import tifffile
+from event_model import DataNotAccessible
 
 from beamline.handlers import AreaDetectorTiffHandler
 from beamline.storage import Broker, default_storage_dir, open_broker
@@ -196,7 +197,7 @@ def test_second_process_finds_the_run(db, tmp_path, monkeypatch):
 def test_missing_tiff_names_the_file_and_point(h, tmp_path):
     missing = sorted((tmp_path / "images").glob("*_000003.tiff"))[0]
     missing.unlink()
-    with pytest.raises(Exception) as info:  # noqa: B017 (event_model wraps the handler's error)
+    with pytest.raises(DataNotAccessible, match=f"event 4 .*point 3: {missing} does not exist") as info:
         list(h.data("dot_img"))
     chain, err = [], info.value
     while err is not None:

@@ -1,0 +1,38 @@
+# The beamline in two commands:
+#   make demo   set up .venv, start the IOC, run the tutorial notebook headless, keep its figures in output/
+#   make test   set up .venv, run the test suite (what CI runs)
+# and:
+#   make ioc    start the IOC in the background for your own notebook session (prints how to stop it)
+#   make bench  benchmarks, printing a table
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo ioc test bench lint clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m beamline.demo $(ARGS)
+
+ioc: $(STAMP)
+	$(BIN)/python -m beamline.demo --ioc-only $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[bench]'
+	$(BIN)/python -m bench $(ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check ioc beamline tests bench
+
+clean:
+	rm -rf $(VENV) output .pytest_cache
