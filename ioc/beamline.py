@@ -17,6 +17,7 @@ from textwrap import dedent
 import numpy as np
 from caproto.server import PVGroup, SubGroup, run, template_arg_parser
 
+from . import caproto_tuning
 from .areadetector import Camera
 from .motor import SimMotor
 from .paths import connection_file, default_data_root
@@ -170,6 +171,7 @@ def main(argv: list[str] | None = None) -> None:
           f"time scale {args.time_scale}", file=sys.stderr, flush=True)
     # `kill PID` stops the IOC as Ctrl-C does: cleanly, removing its connection file.
     signal.signal(signal.SIGTERM, _interrupt)
+    caproto_tuning.apply()
     run(ioc.pvdb, **run_options)
 
 
