@@ -273,6 +273,16 @@ class SimMotor(PVGroup):
         if f.stop_pause_move_go.value in ("Stop", "Pause", 0, 1):
             return value  # accepted, but motion is inhibited until SPMG = Move/Go
         await self._start_move(value)
+        # A put with completion (caput -c, ca_put_callback) completes when the move ends,
+        # as with the motor record; VAL shows the new target meanwhile.
+        await instance.write(value, verify_value=False)
+        task = self._move_task
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if not task.cancelled():
+                raise  # this put itself was cancelled (client gone): let caproto clean up
+            return instance.value  # stopped or retargeted: VAL already says where to
         return value
 
     @motor.fields.stop.putter
