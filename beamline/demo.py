@@ -24,16 +24,26 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "non_scalar_data.ipynb"
 
 
-def execute_notebook(path: Path, output_dir: Path, env: dict[str, str], timeout: float = 900) -> Path:
+def execute_notebook(path: Path, output_dir: Path, env: dict[str, str | None], timeout: float = 900) -> Path:
     """Execute ``path`` with its own directory as the working directory; write the executed
-    copy and its figures (PNG) to ``output_dir``. Raises nbclient's error if a cell fails."""
+    copy and its figures (PNG) to ``output_dir``. Raises nbclient's error if a cell fails.
+
+    The kernel runs with this process's environment updated by ``env`` (None unsets a
+    variable); MPLBACKEND is unset so that figures render inline, as PNGs in the notebook.
+    """
     import nbformat
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
+    env = {"MPLBACKEND": None, **env}
     saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)  # the kernel inherits this environment
+    for key, value in env.items():  # the kernel inherits this environment
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
     try:
+        # The kernel's ZMQ channels bind 127.0.0.1 only (jupyter_client's default), on free ports.
         client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                                 resources={"metadata": {"path": str(path.parent)}})
         try:
@@ -88,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     keep = args.keep_ioc or args.ioc_only
     try:
         if not args.ioc_only:
-            env = {**ioc.env, "BEAMLINE_PREFIX": args.prefix, "BEAMLINE_LIVE": "0", "MPLBACKEND": "Agg",
+            env = {**ioc.env, "BEAMLINE_PREFIX": args.prefix, "BEAMLINE_LIVE": "0",
                    "BEAMLINE_DATA_ROOT": str(args.data_root)}
             print(f"Running {args.notebook.name} headless ...", flush=True)
             t0 = time.monotonic()

@@ -1,0 +1,92 @@
+"""Print the IOC's PVs as Markdown, from the IOC's own PV database (not typed by hand).
+
+``python -m ioc.pvtable`` prints the summary table the README shows;
+``python -m ioc.pvtable --full`` every PV with its type, access and description.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+from caproto import ChannelType
+
+from .beamline import DEFAULT_PREFIX, BeamlineIOC
+
+GROUPS = [
+    ("mtr:dotx", "motor record, spot x (mm); all motor-record fields: .VAL .RBV .DMOV .STOP .VELO .HLM ..."),
+    ("mtr:doty", "motor record, spot y (mm)"),
+    ("ring:", "storage-ring current (mA), top-up, read-only"),
+    ("dot:cam1:", "areaDetector driver (ADBase + simDetector records); AcquireTime is the exposure (s)"),
+    ("dot:TIFF1:", "NDFileTIFF: one TIFF file per frame, never outside the data root"),
+    ("dot:image1:", "NDPluginStdArrays: ArrayData is the last frame, for live viewers"),
+    ("dot:Stats1:", "NDPluginStats: total, min/max, mean, sigma, centroid"),
+    ("sim:", "simulation controls: TimeScale, Seed, RingMode, Time, DataRoot"),
+]
+KEY_PVS = {
+    "dot:cam1:": ["Acquire", "AcquireTime", "ImageMode", "NumImages", "ArrayCounter_RBV", "DetectorState_RBV"],
+    "dot:TIFF1:": ["FilePath", "FileName", "FileTemplate", "FileNumber", "FullFileName_RBV", "WriteMessage"],
+    "dot:image1:": ["ArrayData", "ArraySize0_RBV", "ArraySize1_RBV", "MinCallbackTime"],
+    "dot:Stats1:": ["Total_RBV", "MaxValue_RBV", "CentroidX_RBV", "CentroidY_RBV"],
+    "sim:": ["TimeScale", "Seed", "RingMode", "Time", "DataRoot"],
+    "ring:": ["current"],
+    "mtr:dotx": [""],
+    "mtr:doty": [""],
+}
+
+
+def build_ioc(prefix: str = DEFAULT_PREFIX) -> BeamlineIOC:
+    """The IOC's PV groups, without serving them."""
+    return BeamlineIOC(prefix=prefix, data_root=Path(tempfile.gettempdir()))
+
+
+def _type(chan) -> str:
+    kind = chan.data_type
+    name = {ChannelType.DOUBLE: "double", ChannelType.FLOAT: "float", ChannelType.LONG: "long",
+            ChannelType.INT: "short", ChannelType.ENUM: "enum", ChannelType.STRING: "string",
+            ChannelType.CHAR: "char"}.get(kind, kind.name.lower())
+    if chan.max_length > 1:
+        name += f"[{chan.max_length}]"
+    return name
+
+
+def summary(prefix: str = DEFAULT_PREFIX) -> str:
+    """Markdown: each PV group, how many PVs it has and the ones to know."""
+    ioc = build_ioc(prefix)
+    counts: dict[str, int] = defaultdict(int)
+    for name in ioc.pvdb:
+        for group, _ in GROUPS:
+            if name[len(prefix):].startswith(group):
+                counts[group] += 1
+                break
+    lines = [f"| PVs (prefix `{prefix}`) | count | what | the ones to know |", "|---|---|---|---|"]
+    for group, what in GROUPS:
+        keys = ", ".join(f"`{k}`" for k in KEY_PVS[group] if k) or "the record itself"
+        lines.append(f"| `{group}` | {counts[group]} | {what} | {keys} |")
+    lines.append(f"| all | {len(ioc.pvdb)} | served by one caproto process (`beamline-ioc --list-pvs`) | |")
+    return "\n".join(lines)
+
+
+def full(prefix: str = DEFAULT_PREFIX) -> str:
+    """Markdown: every PV, its CA type, whether clients may write it, and its description."""
+    ioc = build_ioc(prefix)
+    lines = ["| PV | type | access | description |", "|---|---|---|---|"]
+    for name, chan in sorted(ioc.pvdb.items()):
+        access = "read-only" if getattr(chan.pvspec, "read_only", False) else "read/write"
+        doc = (chan.pvspec.doc or "").replace("|", "/").splitlines()[0] if chan.pvspec.doc else ""
+        lines.append(f"| `{name}` | {_type(chan)} | {access} | {doc} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--prefix", default=DEFAULT_PREFIX)
+    parser.add_argument("--full", action="store_true", help="every PV, not the summary")
+    args = parser.parse_args(argv)
+    print(full(args.prefix) if args.full else summary(args.prefix))
+
+
+if __name__ == "__main__":
+    main()
