@@ -100,7 +100,7 @@ def test_seeded_runs_are_reproducible(spawn_ioc, tmp_path):
     ca.put("SD2:sim:Seed", 8)
     c = _acquire_files("SD2:", str(second.data_root / "c"), 1, 0.005)
     assert len(a) == len(b) == 3
-    for fa, fb in zip(a, b):
+    for fa, fb in zip(a, b, strict=True):
         assert np.array_equal(fa, fb)
     assert not np.array_equal(a[0], c[0])
 
