@@ -53,14 +53,15 @@ def ioc_data_root(prefix: str, timeout: float = 5.0) -> str:
     """The IOC's data root (``sim:DataRoot``): the tree its camera writes into."""
     from ophyd import EpicsSignalRO
 
+    # Not destroyed after use: ophyd fetches a new channel's metadata on a thread of its
+    # own, and clearing the channel under it crashes libca (a use-after-free in
+    # ca_element_count, seen as a segfault of the Jupyter kernel about 1 run in 40).
     signal = EpicsSignalRO(f"{prefix}sim:DataRoot", name="data_root", string=True)
     try:
         signal.wait_for_connection(timeout=timeout)
         return signal.get(timeout=timeout)
     except TimeoutError:
         raise explain(prefix, signal.pvname, timeout) from None
-    finally:
-        signal.destroy()
 
 
 def connect_or_explain(prefix: str, devices: Iterable, timeout: float = 5.0) -> None:
