@@ -1,0 +1,1 @@
+"""Benchmarks of the simulated beamline: ``python -m bench`` prints one table (see ``bench.__main__``)."""

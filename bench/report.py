@@ -1,0 +1,48 @@
+"""The benchmark's one table (figure | ours | baseline | ratio | goal) and its JSON figures."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class Row:
+    """One line of the table. ``met`` is None when the row has no goal."""
+
+    figure: str
+    ours: str
+    baseline: str
+    ratio: str
+    goal: str
+    met: bool | None = None
+
+
+def fmt(value: float, digits: int = 1) -> str:
+    """A number for the table ('n/a' if it is not finite)."""
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    return f"{value:,.{digits}f}"
+
+
+def table(rows: list[Row]) -> str:
+    """The rows as a GitHub-flavoured markdown table, with a verdict column."""
+    head = ["figure", "ours", "baseline", "ratio", "goal", "met"]
+    body = [[r.figure, r.ours, r.baseline, r.ratio, r.goal, {True: "yes", False: "NO", None: ""}[r.met]]
+            for r in rows]
+    widths = [max(len(line[i]) for line in [head, *body]) for i in range(len(head))]
+
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) if i == 0 else c.rjust(w) if i in (1, 2, 3) else c.ljust(w)
+                                 for i, (c, w) in enumerate(zip(cells, widths, strict=True))) + " |"
+
+    sep = "|" + "|".join(("-" * (w + 1) + ":") if i in (1, 2, 3) else "-" * (w + 2) for i, w in enumerate(widths)) + "|"
+    return "\n".join([line(head), sep, *(line(cells) for cells in body)])
+
+
+def write_json(path: Path, figures: dict[str, float]) -> None:
+    """Write the figures (NaN/inf become null, which the test rejects: every figure must be measured)."""
+    clean = {k: (float(v) if v is not None and math.isfinite(float(v)) else None) for k, v in figures.items()}
+    Path(path).write_text(json.dumps(clean, indent=1, sort_keys=True) + "\n")

@@ -1,0 +1,402 @@
+"""The benchmark run: every measurement in order, its table rows, JSON figures and notes.
+
+Imported by ``bench.__main__`` only after ``bench.env.configure`` has set the CA
+environment (this module imports pyepics and ophyd).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import ca, fill, frames, overhead
+from .report import Row, fmt
+from .scan import SCAN_EXPOSURE_NOTE, Scanner, connect_devices, set_time_scale
+from .servers import CaprotoReference, SoftIOC, server_errors, start_ioc
+from .timing import Samples, alternate
+
+MAIN_SHAPE = (480, 640)
+SCAN_TIME_SCALE = 1e4  # simulated s per wall s: a 0.1 s exposure takes 10 us of wall time
+C_DEVICE = "BENCHC"
+CAPROTO_DEVICE = "BENCHP"
+CAPROTO_BOUNDED_RATE = 200  # posts/s for the bounded caproto monitor row
+
+
+def _shape_key(shape: tuple[int, int]) -> str:
+    return f"{shape[0]}x{shape[1]}"
+
+
+class Bench:
+    """State shared by the measurements of one run."""
+
+    def __init__(self, plan, mode: str, ports: list[int], workdir: Path) -> None:
+        self.plan = plan
+        self.mode = mode
+        self.ports = ports
+        self.workdir = workdir
+        self._rows: list[tuple[int, int, Row]] = []
+        self.figures: dict[str, float] = {}
+        self.notes: list[str] = []
+        self.servers: list = []
+        self.durations: dict[str, float] = {}
+        self.scanner = Scanner(workdir / "databroker")
+
+    # -- helpers -----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def section(self, name: str):
+        """Time a part of the run (reported in the notes)."""
+        t0 = time.monotonic()
+        try:
+            yield
+        finally:
+            self.durations[name] = time.monotonic() - t0
+
+    def add(self, section: int, row: Row) -> None:
+        """Add a row to the table; sections order it (scan, overhead, CA, fill, scaling, physics)."""
+        self._rows.append((section, len(self._rows), row))
+
+    @property
+    def rows(self) -> list[Row]:
+        return [row for _, _, row in sorted(self._rows, key=lambda item: item[:2])]
+
+    def ioc(self, prefix: str, port: int, shape: tuple[int, int] | None = None):
+        ioc = start_ioc(prefix, port, self.workdir, SCAN_TIME_SCALE, shape)
+        self.servers.append(ioc)
+        return ioc
+
+    def stop(self, server) -> None:
+        server.stop()
+        if server in self.servers:
+            self.servers.remove(server)
+
+    def stop_all(self) -> None:
+        for server in reversed(self.servers):
+            server.stop()
+        self.servers.clear()
+
+    def discard(self, uid: str) -> None:
+        fill.remove_files(fill.run_files(self.scanner.db, uid))
+
+    def scan_pair(self, devices: dict, shape: tuple[int, int], num: int, repeats: int, tag: str):
+        """Alternate ours and the baseline ``repeats`` times; returns (ours, baseline, ratio, last ours uid)."""
+        last: dict[str, str] = {}
+
+        def ours() -> float:
+            result = self.scanner.ours(devices, num)
+            if "ours" in last:
+                self.discard(last["ours"])
+            last["ours"] = result.uid
+            return result.fps
+
+        def baseline() -> float:
+            result = self.scanner.baseline(shape, num, self.workdir / f"baseline-{tag}")
+            self.discard(result.uid)
+            return result.fps
+
+        a, b, r = alternate(repeats, ours, baseline)
+        return a, b, r, last["ours"]
+
+    # -- measurements ------------------------------------------------------------------
+
+    def physics(self) -> None:
+        """Frame generation: ioc.physics against numpy's per-pixel Poisson (no servers)."""
+        rng = np.random.default_rng(0)
+        for exposure, key in ((0.005, "0005"), (0.1, "01")):
+            a, b, r = alternate(self.plan.physics_repeats, lambda e=exposure: frames.ours_ms(rng, e, MAIN_SHAPE),
+                                lambda e=exposure: frames.numpy_ms(rng, e, MAIN_SHAPE))
+            self.figures[f"frame_ms_{key}"] = a.median
+            self.figures[f"frame_ms_numpy_{key}"] = b.median
+            self.add(6, Row(f"frame generation, {exposure:g} s exposure (ms)", fmt(a.median, 2),
+                            fmt(b.median, 2), fmt(r.median, 2), "(info: lower is better)"))
+
+    def scan(self, devices: dict) -> str:
+        """Scan rate at 480x640, ours vs the ophyd.sim baseline; returns the last ours run's uid."""
+        plan = self.plan
+        # Warm up both paths (connections, first staging, imports, the IOC's and our heaps).
+        warm = min(20, plan.scan_frames)
+        self.discard(self.scanner.ours(devices, warm).uid)
+        self.discard(self.scanner.baseline(MAIN_SHAPE, warm, self.workdir / "baseline-warmup").uid)
+        a, b, r, uid = self.scan_pair(devices, MAIN_SHAPE, plan.scan_frames, plan.repeats, "main")
+        self.figures.update(scan_fps=a.median, scan_fps_baseline=b.median, scan_ratio=r.median)
+        self.figures[f"scan_ms_per_frame_{plan.scan_frames}"] = 1000 / a.median
+        self.add(1, Row(f"scan rate, count([dot, I], num={plan.scan_frames}) (frames/s)", fmt(a.median),
+                        fmt(b.median), fmt(r.median, 2), ">= 0.9", r.median >= 0.9))
+        self.notes.append(f"scan: {SCAN_EXPOSURE_NOTE}; the {plan.repeats} alternated repeats: ours "
+                          f"{', '.join(fmt(v) for v in a.values)} frames/s, baseline "
+                          f"{', '.join(fmt(v) for v in b.values)}, ratios {', '.join(fmt(v, 2) for v in r.values)} "
+                          f"(spread {100 * r.spread:.0f} %)")
+        return uid
+
+    def overhead(self, devices: dict, prefix: str, ioc) -> None:
+        """Per-frame overhead at time scale 1, the whole scan and the IOC alone."""
+        plan = self.plan
+        overhead.prepare_ioc_only(prefix, Path(ioc.data_root) / "ioc-only")
+        try:
+            for exposure in plan.exposures:
+                key = f"{exposure:g}".replace(".", "")
+                scan_ms, ioc_ms = Samples(), Samples()
+                for _ in range(plan.overhead_repeats):
+                    ms_above, uid = overhead.scan_overhead_ms(self.scanner, devices, prefix, exposure,
+                                                              plan.overhead_frames)
+                    scan_ms.add(ms_above)
+                    self.discard(uid)
+                    ioc_ms.add(overhead.ioc_overhead_ms(prefix, exposure, plan.overhead_frames))
+                self.figures[f"overhead_ms_{key}"] = scan_ms.median
+                self.figures[f"overhead_ioc_ms_{key}"] = ioc_ms.median
+                ms = 1000 * exposure
+                self.add(2, Row(f"overhead per frame, {exposure:g} s exposure, scan (ms)", fmt(scan_ms.median),
+                                fmt(ms), fmt((ms + scan_ms.median) / ms, 2), "<= 5 ms", scan_ms.median <= 5))
+                self.add(2, Row("  of which the IOC alone (Acquire put-callback) (ms)", fmt(ioc_ms.median),
+                                fmt(ms), fmt((ms + ioc_ms.median) / ms, 2), "(info)"))
+        finally:
+            set_time_scale(prefix, SCAN_TIME_SCALE)
+            devices["dot"].exp.set(0.1).wait(10)
+            shutil_rmtree(Path(ioc.data_root) / "ioc-only")
+
+    def long_run(self, devices: dict) -> str:
+        """Record the long run (the fill rows read it back); through the IOC, its scan rate is a scaling figure."""
+        plan = self.plan
+        if not plan.long_run_by_ioc:
+            result = self.scanner.baseline(MAIN_SHAPE, plan.long_frames, self.workdir / "baseline-long")
+            self.notes.append(f"the {plan.long_frames}-frame run was recorded by the in-process baseline camera "
+                              "(same documents, handler and TIFF files; the full run records it through the IOC)")
+            return result.uid
+        result = self.scanner.ours(devices, plan.long_frames)
+        self.figures[f"scan_ms_per_frame_{plan.long_frames}"] = 1000 / result.fps
+        return result.uid
+
+    def fill(self, uid: str, short_uid: str) -> None:
+        """Lazy fill rate and memory of the long run; fill rate of a short one."""
+        plan, db = self.plan, self.scanner.db
+        files = fill.run_files(db, uid)
+        a, b, r = alternate(plan.fill_repeats, lambda: fill.fill_fps(db, uid), lambda: fill.tifffile_fps(files))
+        self.figures.update(fill_fps=a.median, fill_fps_tifffile=b.median, fill_ratio=r.median)
+        self.figures[f"fill_ms_per_frame_{plan.long_frames}"] = 1000 / a.median
+        self.add(4, Row(f"lazy fill, h.data('dot_img'), {len(files)} frames (frames/s)", fmt(a.median),
+                        fmt(b.median), fmt(r.median, 2), ">= 0.8", r.median >= 0.8))
+        frame_bytes = int(np.prod(MAIN_SHAPE)) * 4
+        peak = fill.fill_peak_frames(db, uid, frame_bytes, limit=plan.memory_frames)
+        one = fill.tifffile_peak_frames(files[: plan.memory_frames or len(files)], frame_bytes)
+        self.figures.update(fill_peak_frames=peak, fill_peak_frames_tifffile=one)
+        n = plan.memory_frames or len(files)
+        self.add(4, Row(f"memory iterating it, peak growth over {min(n, len(files))} frames (frames)",
+                        fmt(peak, 2), fmt(one, 2), fmt(peak / one if one else math.nan, 2), "<= 2 frames",
+                        peak <= 2.0))
+        short = Samples()
+        for _ in range(plan.fill_repeats):
+            short.add(fill.fill_fps(db, short_uid))
+        self.figures[f"fill_ms_per_frame_{plan.scan_frames}"] = 1000 / short.median
+
+    def ca(self, prefix: str, ioc) -> None:
+        """Live image over CA: get and monitor, ours vs the pythonSoftIOC reference."""
+        plan = self.plan
+        count = MAIN_SHAPE[0] * MAIN_SHAPE[1]
+        ref = SoftIOC(C_DEVICE, self.ports[1], MAIN_SHAPE, self.workdir / "softioc.log").start()
+        self.servers.append(ref)
+        ours_srv, ref_srv = ca.OursServer(prefix), ca.ReferenceServer(C_DEVICE)
+        ours_srv.prepare()
+        try:
+            a, b, r = alternate(plan.ca_repeats, lambda: ca.get_mbps(ours_srv.pvname, count, plan.ca_seconds),
+                                lambda: ca.get_mbps(ref_srv.pvname, count, plan.ca_seconds))
+            self.figures.update(ca_get_mbps=a.median, ca_get_mbps_c=b.median, ca_get_ratio=r.median)
+            self.add(3, Row("live image over CA, get, 480x640 int32 (MB/s)", fmt(a.median), fmt(b.median),
+                            fmt(r.median, 2), ">= 0.8", r.median >= 0.8))
+            mon_ours = ca.ArrayMonitor(ours_srv.pvname, count)
+            mon_ref = ca.ArrayMonitor(ref_srv.pvname, count)
+            results: dict[str, list] = {"ours": [], "ref": []}
+
+            def ours() -> float:
+                res = mon_ours.measure(ours_srv.start, ours_srv.stop, ours_srv.posts, plan.ca_seconds)
+                results["ours"].append(res)
+                return res.mbps
+
+            def reference() -> float:
+                res = mon_ref.measure(ref_srv.start, ref_srv.stop, ref_srv.posts, plan.ca_seconds)
+                results["ref"].append(res)
+                return res.mbps
+
+            a, b, r = alternate(plan.ca_repeats, ours, reference)
+            self.figures.update(ca_monitor_mbps=a.median, ca_monitor_mbps_c=b.median, ca_monitor_ratio=r.median)
+            self.add(3, Row("live image over CA, monitor, 480x640 int32 (MB/s)", fmt(a.median), fmt(b.median),
+                            fmt(r.median, 2), ">= 0.8", r.median >= 0.8))
+            for side, label in (("ours", "IOC"), ("ref", "C IOC")):
+                posts = statistics.median(x.posts_per_s for x in results[side])
+                got = statistics.median(x.updates_per_s for x in results[side])
+                short = sum(x.short for x in results[side])
+                self.figures[f"ca_monitor_posts_per_s{'' if side == 'ours' else '_c'}"] = posts
+                self.figures[f"ca_monitor_updates_per_s{'' if side == 'ours' else '_c'}"] = got
+                self.notes.append(f"CA monitor, {label}: server posted {fmt(posts)} arrays/s, client received "
+                                  f"{fmt(got)} full arrays/s ({short} short updates)")
+            mon_ours.close()
+            mon_ref.close()
+            alive = ca.server_accepts_new_clients(f"{prefix}dot:cam1:Acquire_RBV")
+            self.figures["ca_ioc_accepts_clients_after_monitor"] = float(alive)
+            if not alive:
+                self.notes.append("after the monitor client disconnected, the IOC no longer accepted new clients")
+        finally:
+            ours_srv.restore()
+            self.stop(ref)
+        self.notes.append("CA: image1:MinCallbackTime set to 0 for the monitor row (ours posts every frame; "
+                          "TIFF1 and Stats1 disabled so frames go to image1 only); the C IOC posts from a thread")
+
+    def caproto_alone(self) -> None:
+        """The same get and monitor against caproto serving a ready-made array (no camera): info rows.
+
+        The monitor is measured twice: posting as fast as the server can (where caproto 1.3's
+        per-subscription backlog drops updates), and bounded at CAPROTO_BOUNDED_RATE posts/s.
+        """
+        plan = self.plan
+        count = MAIN_SHAPE[0] * MAIN_SHAPE[1]
+        ref = CaprotoReference(CAPROTO_DEVICE, self.ports[2], MAIN_SHAPE, self.workdir / "caproto-reference.log").start()
+        self.servers.append(ref)
+        fast, bounded = ca.ReferenceServer(CAPROTO_DEVICE), ca.ReferenceServer(CAPROTO_DEVICE, CAPROTO_BOUNDED_RATE)
+        try:
+            get = Samples()
+            for _ in range(plan.ca_repeats):
+                get.add(ca.get_mbps(fast.pvname, count, plan.ca_seconds))
+            monitor = ca.ArrayMonitor(fast.pvname, count)
+            results: dict[str, list] = {"": [], f"_{CAPROTO_BOUNDED_RATE}": []}
+            for _ in range(plan.ca_repeats):
+                for key, srv in zip(results, (fast, bounded), strict=True):
+                    results[key].append(monitor.measure(srv.start, srv.stop, srv.posts, plan.ca_seconds))
+            monitor.close()
+            alive = ca.server_accepts_new_clients(fast.pvname)
+        finally:
+            self.stop(ref)
+        c_get, c_mon = self.figures["ca_get_mbps_c"], self.figures["ca_monitor_mbps_c"]
+        self.figures.update(ca_get_mbps_caproto=get.median, ca_caproto_accepts_clients_after_monitor=float(alive))
+        self.add(3, Row("  caproto alone, ready-made array, get (MB/s)", fmt(get.median), fmt(c_get),
+                        fmt(get.median / c_get, 2), "(info)"))
+        for key, runs in results.items():
+            mbps = statistics.median(r.mbps for r in runs)
+            posts = statistics.median(r.posts_per_s for r in runs)
+            got = statistics.median(r.updates_per_s for r in runs)
+            self.figures.update({f"ca_monitor_mbps_caproto{key}": mbps, f"ca_monitor_posts_per_s_caproto{key}": posts,
+                                 f"ca_monitor_updates_per_s_caproto{key}": got})
+            how = f"posting {CAPROTO_BOUNDED_RATE}/s" if key else "posting flat out"
+            self.add(3, Row(f"  caproto alone, ready-made array, monitor, {how} (MB/s)", fmt(mbps), fmt(c_mon),
+                            fmt(mbps / c_mon, 2), "(info)"))
+            self.notes.append(f"CA monitor, caproto alone, {how}: server posted {fmt(posts)} arrays/s, "
+                              f"client received {fmt(got)} full arrays/s")
+        self.notes.append(f"caproto alone: new clients accepted after the monitor client disconnected: "
+                          f"{'yes' if alive else 'NO'}")
+
+    def scaling(self, short_uid: str) -> None:
+        """Scan and fill rate at other sensor shapes (an IOC each), ours vs baseline."""
+        plan = self.plan
+        results = {}
+        for i, shape in enumerate(plan.scaling_shapes):
+            prefix = f"BENCH{i + 2}:"
+            ioc = self.ioc(prefix, self.ports[3 + i], shape)
+            try:
+                devices = connect_devices(prefix, ioc.data_root)
+                self.discard(self.scanner.ours(devices, 3).uid)
+                a, b, r, uid = self.scan_pair(devices, shape, plan.scaling_frames, plan.scaling_repeats,
+                                              _shape_key(shape))
+                for device in devices.values():
+                    device.destroy()
+            finally:
+                self.stop(ioc)
+            files = fill.run_files(self.scanner.db, uid)
+            fa, fb, fr = alternate(plan.scaling_repeats, lambda u=uid: fill.fill_fps(self.scanner.db, u),
+                                   lambda f=files: fill.tifffile_fps(f))
+            results[shape] = (a.median, b.median, fa.median, fb.median, plan.scaling_frames)
+        db = self.scanner.db
+        files = fill.run_files(db, short_uid)
+        fa, fb, _ = alternate(plan.scaling_repeats, lambda: fill.fill_fps(db, short_uid),
+                              lambda: fill.tifffile_fps(files))
+        results[MAIN_SHAPE] = (self.figures["scan_fps"], self.figures["scan_fps_baseline"], fa.median, fb.median,
+                               plan.scan_frames)
+        for shape in sorted(results):
+            scan_fps, scan_base, fill_fps, fill_base, frames = results[shape]
+            key = _shape_key(shape)
+            self.figures.update({f"scan_fps_{key}": scan_fps, f"scan_fps_baseline_{key}": scan_base,
+                                 f"fill_fps_{key}": fill_fps, f"fill_fps_tifffile_{key}": fill_base})
+            self.add(5, Row(f"  scan rate at {key}, {frames} frames (frames/s)", fmt(scan_fps), fmt(scan_base),
+                            fmt(scan_fps / scan_base, 2), "(scaling)"))
+            self.add(5, Row(f"  fill rate at {key}, {frames} frames (frames/s)", fmt(fill_fps),
+                            fmt(fill_base), fmt(fill_fps / fill_base, 2), "(scaling)"))
+
+    def per_frame_rows(self) -> None:
+        """Cost per frame at the short and long run lengths (flat is the goal)."""
+        plan = self.plan
+        for what in ("scan", "fill") if plan.long_run_by_ioc else ("fill",):
+            short = self.figures[f"{what}_ms_per_frame_{plan.scan_frames}"]
+            long = self.figures[f"{what}_ms_per_frame_{plan.long_frames}"]
+            growth = long / short
+            self.figures[f"{what}_cost_growth_{plan.long_frames}_vs_{plan.scan_frames}"] = growth
+            self.add(5, Row(f"{what} cost per frame, {plan.long_frames} vs {plan.scan_frames} frames (ms)",
+                            fmt(long, 2), fmt(short, 2), fmt(growth, 2), "flat (ratio ~1)",
+                            growth <= 1.15))
+
+    def server_notes(self) -> None:
+        logs = sorted(self.workdir.glob("ioc-*.log")) + [self.workdir / "softioc.log",
+                                                          self.workdir / "caproto-reference.log"]
+        for log in logs:
+            errors = server_errors(log)
+            if errors:
+                self.notes.append(f"{log.name}: {len(errors)} error lines, first: {errors[0].strip()[:200]}")
+
+
+def epics_version() -> str:
+    import epics
+
+    return epics.__version__
+
+
+def shutil_rmtree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _quiet_libca(log_path: Path) -> str:
+    """Send libca's messages (e.g. "Virtual circuit disconnect" when a server is stopped) to a log file."""
+    import epics
+
+    log = open(log_path, "a", buffering=1)  # noqa: SIM115 (open for the life of the process)
+    epics.ca.replace_printf_handler(lambda *args: log.write(" ".join(str(a) for a in args)))
+    return epics.ca.libca._name
+
+
+def run(plan, mode: str, ports: list[int], workdir: Path) -> tuple[list[Row], dict[str, float], list[str]]:
+    """Run every measurement of ``plan``; returns the table rows, the JSON figures and notes."""
+    libca = _quiet_libca(workdir / "libca.log")
+    bench = Bench(plan, mode, ports, workdir)
+    load = os.getloadavg()
+    bench.notes.append(f"machine: {os.cpu_count()} CPUs, load average {load[0]:.1f} at the start; "
+                       f"CA client pyepics {epics_version()} with {libca}")
+    prefix = "BENCH1:"
+    try:
+        with bench.section("physics"):
+            bench.physics()
+        with bench.section("start"):
+            ioc = bench.ioc(prefix, ports[0])
+            devices = connect_devices(prefix, ioc.data_root)
+        with bench.section("scan"):
+            short_uid = bench.scan(devices)
+        with bench.section("overhead"):
+            bench.overhead(devices, prefix, ioc)
+        with bench.section("long run"):
+            long_uid = bench.long_run(devices)
+        with bench.section("CA"):
+            bench.ca(prefix, ioc)
+            bench.caproto_alone()
+        with bench.section("scaling"):
+            bench.scaling(short_uid)
+        with bench.section("fill"):
+            bench.fill(long_uid, short_uid)
+        bench.per_frame_rows()
+    finally:
+        bench.stop_all()
+        bench.server_notes()
+        bench.notes.append("time taken: " + ", ".join(f"{k} {v:.0f} s" for k, v in bench.durations.items())
+                           + f"; load average {os.getloadavg()[0]:.1f} at the end")
+    return bench.rows, bench.figures, bench.notes

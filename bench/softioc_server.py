@@ -1,0 +1,62 @@
+"""The reference C server for the CA rows: one waveform on an EPICS C IOC (pythonSoftIOC).
+
+Run as ``python -m bench.softioc_server DEVICE ROWS COLS`` with the CA server environment
+of :func:`ioc.process.ca_environment` (loopback, its own port). It serves
+
+* ``DEVICE:ArrayData`` - waveform of ROWS x COLS int32 (``softioc.builder.WaveformIn``);
+* ``DEVICE:Post`` - write 1 to post new arrays from a thread as fast as it can, 0 to stop;
+* ``DEVICE:Posts`` - how many arrays have been posted (updated every 0.1 s while posting).
+
+PV Access is off (``iocInit(enable_pva=False)``): only Channel Access is compared.
+It exits on SIGINT/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+
+import numpy as np
+
+
+def main(argv: list[str]) -> None:
+    from softioc import asyncio_dispatcher, builder, softioc
+
+    device, rows, cols = argv[0], int(argv[1]), int(argv[2])
+    rng = np.random.default_rng(0)
+    frames = [rng.poisson(1000, rows * cols).astype(np.int32) for _ in range(2)]
+    dispatcher = asyncio_dispatcher.AsyncioDispatcher()
+    builder.SetDeviceName(device)
+    array = builder.WaveformIn("ArrayData", initial_value=frames[0])
+    posts = builder.longIn("Posts", initial_value=0)
+    running = threading.Event()
+
+    def post_loop() -> None:
+        n = 0
+        last = time.monotonic()
+        while True:
+            running.wait()
+            array.set(frames[n % 2])  # set() copies the array, as a driver hands over a new buffer
+            n += 1
+            if time.monotonic() - last > 0.1 or not running.is_set():
+                posts.set(n)
+                last = time.monotonic()
+
+    builder.boolOut("Post", initial_value=0,
+                    on_update=lambda value: running.set() if value else running.clear())
+    builder.LoadDatabase()
+    softioc.iocInit(dispatcher, enable_pva=False)
+    threading.Thread(target=post_loop, daemon=True, name="post").start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    print("softioc ready", flush=True)
+    while not stop.wait(0.5):
+        pass
+    softioc.safeEpicsExit(0)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
