@@ -2,7 +2,13 @@
 
 ``from beamline.session import *`` gives ``RE``, ``db``, ``bp``, ``bps``, ``np``, ``plt``,
 ``bec`` and the devices ``dot`` (``dot.exp`` is the exposure, s), ``I`` (ring current,
-mA), ``mtr_dotx`` and ``mtr_doty``.
+mA), ``mtr_dotx`` and ``mtr_doty``: the session is made (the IOC connected to) when
+these names are first used. ``make_session(prefix)`` makes another one.
+
+If the IOC dies mid-run, the run fails (exit status ``'fail'``) within about a second
+and keeps every event taken so far; a hung IOC fails it after the timeouts described in
+:mod:`beamline.devices`. Once the IOC is back (same prefix) the same session reconnects
+by itself: run the next plan.
 
 Configuration, by environment variable (set them before importing):
 
@@ -61,13 +67,20 @@ def make_session(prefix: str = PREFIX, live: bool = LIVE, timeout: float | None 
     return {"RE": RE, "db": db, "bec": bec, **devices}
 
 
-_session = make_session()
-RE = _session["RE"]
-db = _session["db"]
-bec = _session["bec"]
-dot = _session["dot"]
-I = _session["I"]  # noqa: E741 (the tutorial's name for the ring current)
-mtr_dotx = _session["mtr_dotx"]
-mtr_doty = _session["mtr_doty"]
+_NAMES = ("RE", "db", "bec", "dot", "I", "mtr_dotx", "mtr_doty")
+_session: dict | None = None
 
-__all__ = ["RE", "db", "bec", "bp", "bps", "np", "plt", "dot", "I", "mtr_dotx", "mtr_doty", "make_session"]
+
+def __getattr__(name: str):
+    # The module's session is made when one of its names is first used (``from
+    # beamline.session import *`` does), not on import: ``from beamline.session import
+    # make_session`` connects to nothing.
+    global _session
+    if name in _NAMES:
+        if _session is None:
+            _session = make_session()
+        return _session[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["bp", "bps", "np", "plt", "make_session", *_NAMES]  # _NAMES: made on first use

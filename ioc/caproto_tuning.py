@@ -1,4 +1,4 @@
-"""Two fixes to caproto 1.3's asyncio server that a CA client otherwise pays for on every update.
+"""Fixes to caproto 1.3's asyncio server: two for latency, three for clients that are slow or go away.
 
 1. **TCP_NODELAY.** asyncio sets TCP_NODELAY only on sockets whose ``proto`` is
    ``IPPROTO_TCP``; caproto's listening socket is made with ``proto=0``, so the circuits
@@ -12,32 +12,174 @@
    frame, so nearly every update waits the full 10 ms. 1 ms keeps batching under load
    (the deadline still doubles while updates keep coming) without adding a visible delay.
    ``CAPROTO_SERVER_HIGH_LOAD_TIMEOUT_SEC`` in the environment still wins.
+3. **One slow client froze every monitor, grew memory without bound, and then killed the
+   server.** caproto fans each update out in one server-wide task
+   (``Context.subscription_queue_loop``), which puts it on each circuit's queue with
+   ``await queue.put()``: an ``asyncio.Queue`` of ``MAX_TOTAL_SUBSCRIPTION_BACKLOG``
+   (10,000) entries. (caproto means the put to fail with ``QueueFull`` and then drop the
+   circuit's backlog, but asyncio's ``put`` waits instead.) A client that stops reading
+   its socket (a frozen viewer, a callback that sleeps, a laptop lid closed) fills its
+   circuit's queue, and then that one ``put`` blocks the fan-out for *every* client: all
+   monitors stop (0 updates/s), while the camera keeps posting frames into the
+   server-wide queue, which has no bound (measured: +1 GB in 25 s at 30 frames/s). When
+   the slow client disconnects, its circuit's queue has no reader left, so nothing ever
+   resumes. If it was only slow, the fan-out does resume, inside a ``for`` over
+   ``Context.subscriptions[spec]`` (a deque) that clients coming and going have changed
+   in the meantime: ``RuntimeError: deque mutated during iteration`` escapes the task,
+   the server logs ``Server error. Will shut down``, closes its sockets, and the process
+   stays alive serving nobody.
+
+   Fix: a circuit's queue never blocks; when it is full the *oldest* entry is dropped, as
+   caproto already drops old news for a client that falls behind (the newest value is
+   what a monitor wants). The fan-out iterates over a snapshot of the subscriptions and
+   skips circuits that have disconnected, and an error while fanning out one update is
+   logged and the next update goes on, instead of stopping the server.
+4. **Disconnects left circuits behind.** ``VirtualCircuit._on_disconnect`` cancels the
+   circuit's monitor task and then ``await``-s it; when the task is busy (batching
+   updates under load) this raises ``RuntimeError: await wasn't used with future`` in the
+   connection handler, which then dies before it removes the circuit from
+   ``Context.circuits``: every busy client that disconnects leaks its circuit. (The task
+   also reaches ``_on_disconnect`` itself, and cancelled and awaited itself.) Fix: cancel
+   the task without awaiting it, never from inside itself, and do the rest once.
+5. **Memory held per subscriber.** Each subscription keeps its last
+   ``max_subscription_backlog`` updates (caproto's ``unexpired_updates``, sent or not):
+   1000 for a scalar, 48 for ``image1:ArrayData`` (caproto caps 1000 to fit 15 M
+   elements), i.e. 59 MB of one 480 x 640 frame for *each* viewer, 1.2 GB for 20; and a
+   frozen client with 300 monitors held 300,000 updates (+69 MB). The old ones only
+   matter to a client that far behind, and to it they are old news. Fix: a subscription
+   keeps at most ``SUBSCRIPTION_BACKLOG`` (100) updates and ``SUBSCRIPTION_BACKLOG_BYTES``
+   (1 MB) of them, and at least the newest one: a viewer of a large array holds one frame
+   and always gets the newest (what NDPluginStdArrays and rsrv give a slow client).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
+from collections import deque
 
 import caproto.asyncio.server as asyncio_server
 import caproto.server.common as server_common
 
 MONITOR_BATCH_TIMEOUT = 0.001  # s
+SUBSCRIPTION_BACKLOG = 100  # updates kept per subscription, at most ...
+SUBSCRIPTION_BACKLOG_BYTES = 1 << 20  # ... and at most this many bytes of them; at least one update
+
+
+class NewestQueue(asyncio.Queue):
+    """A bounded queue whose ``put`` never waits: when it is full, the oldest item goes."""
+
+    dropped = 0
+
+    def put_nowait(self, item) -> None:
+        if self.full():
+            try:
+                self.get_nowait()
+                self.dropped += 1
+            except asyncio.QueueEmpty:  # maxsize 0: never full
+                pass
+        super().put_nowait(item)
+
+    async def put(self, item) -> None:
+        self.put_nowait(item)
+
+
+def _backlog(sub, values) -> int:
+    """How many updates of this subscription to keep (see fix 5)."""
+    limit = min(SUBSCRIPTION_BACKLOG, sub.db_entry.max_subscription_backlog)
+    try:
+        count = sub.data_count or len(values)
+        itemsize = getattr(values, "itemsize", 8)
+    except TypeError:  # a scalar
+        return limit
+    size = max(1, count * itemsize)
+    return max(1, min(limit, SUBSCRIPTION_BACKLOG_BYTES // size))
+
+
+def _patch_nodelay() -> None:
+    wrapper = asyncio_server._TransportWrapper
+    original_init = wrapper.__init__
+
+    def __init__(self, reader, writer):
+        original_init(self, reader, writer)
+        sock = writer.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    wrapper.__init__ = __init__
+
+
+def _patch_circuit() -> None:
+    circuit_class = asyncio_server.VirtualCircuit
+    original_init = circuit_class.__init__
+    common_on_disconnect = server_common.VirtualCircuit._on_disconnect
+
+    def __init__(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        self.subscription_queue = NewestQueue(self.subscription_queue.maxsize)
+
+    async def _on_disconnect(self):
+        # caproto's version: super()._on_disconnect(); client.close(); cancel and await the
+        # monitor task (see fix 4 in the module docstring).
+        await common_on_disconnect(self)  # returns at once if already disconnected
+        self.client.close()
+        task, self._sub_task = self._sub_task, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+
+    original_get = circuit_class.get_from_sub_queue
+
+    async def get_from_sub_queue(self, timeout=None):
+        # Python 3.11's wait_for can swallow the cancellation of a task waiting in it, which
+        # would leave a disconnected circuit's monitor task looping: make it end here.
+        if not self.connected:
+            raise asyncio.CancelledError
+        return await original_get(self, timeout)
+
+    circuit_class.__init__ = __init__
+    circuit_class._on_disconnect = _on_disconnect
+    circuit_class.get_from_sub_queue = get_from_sub_queue
+
+
+def _patch_context() -> None:
+    context_class = asyncio_server.Context
+    original_send = server_common.Context._subscription_queue_send
+
+    async def _subscription_queue_iteration(self, sub_specs, metadata, values, flags, sub):
+        if sub is None:
+            targets = [(spec, s) for spec in sub_specs for s in tuple(self.subscriptions.get(spec, ()))]
+        else:
+            targets = [(sub_specs[0], sub)]
+        for spec, target in targets:
+            if target.circuit.connected:
+                await self._subscription_queue_send(spec, target, metadata=metadata, values=values, flags=flags)
+
+    async def _subscription_queue_send(self, sub_spec, sub, metadata, values, flags):
+        updates = sub.circuit.unexpired_updates
+        if sub.subscriptionid not in updates:
+            updates[sub.subscriptionid] = deque(maxlen=_backlog(sub, values))
+        await original_send(self, sub_spec, sub, metadata=metadata, values=values, flags=flags)
+
+    async def subscription_queue_loop(self):
+        while True:
+            update = await self.subscription_queue.get()
+            try:
+                await self._subscription_queue_iteration(*update)
+            except Exception:
+                self.log.exception("Could not send a monitor update; going on with the next one")
+
+    context_class._subscription_queue_iteration = _subscription_queue_iteration
+    context_class._subscription_queue_send = _subscription_queue_send
+    context_class.subscription_queue_loop = subscription_queue_loop
 
 
 def apply() -> None:
     """Patch caproto's asyncio server in this process (idempotent)."""
-    wrapper = asyncio_server._TransportWrapper
-    if not getattr(wrapper, "_beamline_nodelay", False):
-        original_init = wrapper.__init__
-
-        def __init__(self, reader, writer):
-            original_init(self, reader, writer)
-            sock = writer.get_extra_info("socket")
-            if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-        wrapper.__init__ = __init__
-        wrapper._beamline_nodelay = True
+    if not getattr(asyncio_server, "_beamline_tuned", False):
+        _patch_nodelay()
+        _patch_circuit()
+        _patch_context()
+        asyncio_server._beamline_tuned = True
     if "CAPROTO_SERVER_HIGH_LOAD_TIMEOUT_SEC" not in os.environ:
         server_common.HIGH_LOAD_TIMEOUT = MONITOR_BATCH_TIMEOUT

@@ -135,10 +135,13 @@ class IOCProcess:
         return self.proc is not None and self.proc.poll() is None
 
     def kill(self) -> None:
-        """SIGKILL the IOC, as a crash would."""
+        """SIGKILL the IOC, as a crash would (it leaves its connection file behind, as a crash does)."""
         if self.alive():
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(10)
+        if self._log:
+            self._log.close()
+            self._log = None
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the IOC by its PID: SIGINT (as Ctrl-C), then SIGKILL if it lingers."""

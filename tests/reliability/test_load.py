@@ -1,0 +1,171 @@
+"""Many monitor clients on one IOC while scans run (issue 6 item 6).
+
+What a user with viewers open checks: scans still complete at a useful rate; a client that
+is slow, or frozen (it stops reading its socket), delays nobody else; clients coming and
+going do not break the server; the IOC's memory stays bounded and comes back down once the
+clients leave. The first test is the regression test for caproto's server loop (see
+``ioc/caproto_tuning.py``, fixes 3 to 5): without those fixes one frozen client stops every
+monitor of every client within seconds, the IOC's memory grows by ~40 MB/s, and when the
+frozen client reads again the server dies (``RuntimeError: deque mutated during iteration``,
+then ``Server error. Will shut down``; new clients are refused).
+"""
+
+from __future__ import annotations
+
+import time
+
+import epics
+import pytest
+
+from ..conftest import eventually
+from .soak import (
+    COUNTER,
+    CURRENT,
+    CURRENT_RATE,
+    IMAGE,
+    LoadDrill,
+    RawClient,
+    answers,
+    counted_run,
+    ioc_circuits,
+    ioc_rss_mb,
+    log_problems,
+)
+
+pytestmark = pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")
+
+
+class Monitor:
+    """pyepics monitors in this process, counting updates of ring:current and ArrayCounter_RBV."""
+
+    def __init__(self, prefix: str):
+        self.prefix = prefix
+        self.n = {"cur": 0, "cnt": 0}
+        self.pvs = [epics.PV(prefix + CURRENT, callback=self._counter("cur"), auto_monitor=True),
+                    epics.PV(prefix + COUNTER, callback=self._counter("cnt"), auto_monitor=True)]
+        assert all(pv.wait_for_connection(10) for pv in self.pvs)
+
+    def _counter(self, key):
+        def callback(**kwargs):
+            self.n[key] += 1
+        return callback
+
+    def window(self, seconds: float) -> dict[str, float]:
+        """Update rates over ``seconds``, and the camera's own frame rate (ArrayCounter_RBV read directly)."""
+        n0 = dict(self.n)
+        frames0 = epics.caget(self.prefix + COUNTER, use_monitor=False, timeout=5)
+        time.sleep(seconds)
+        frames1 = epics.caget(self.prefix + COUNTER, use_monitor=False, timeout=5)
+        rates = {key: (self.n[key] - n0[key]) / seconds for key in self.n}
+        # None: the IOC did not answer the read (0 frames/s then, for the assertions' sake).
+        rates["fps"] = (frames1 - frames0) / seconds if frames0 is not None and frames1 is not None else 0.0
+        return rates
+
+    def close(self) -> None:
+        for pv in self.pvs:
+            pv.clear_callbacks()
+            pv.disconnect()
+
+
+def test_a_frozen_client_neither_starves_the_others_nor_stops_the_server(spawn_ioc):
+    ioc = spawn_ioc("BF:", time_scale=100, seed=3)
+    p = "BF:"
+    epics.caput(p + "dot:cam1:AcquireTime", 0.001, wait=True, timeout=10)
+    epics.caput(p + "dot:cam1:ImageMode", "Continuous", wait=True, timeout=10)
+    epics.caput(p + "dot:cam1:Acquire", 1, wait=False)
+    monitor = Monitor(p)
+    address = ("127.0.0.1", ioc.port)
+    try:
+        circuits0 = ioc_circuits(ioc)
+        rss0 = ioc_rss_mb(ioc)
+        base = monitor.window(1.5)
+        # A viewer of the image with 300 monitors on the frame counter, that stops reading.
+        frozen = RawClient(address, [(p + IMAGE, 1), (p + COUNTER, 300)], reading=False)
+        time.sleep(4)  # enough for its backlog to fill up (~10,000 updates)
+        while_frozen = monitor.window(2)
+        # Clients come and go on the same PVs meanwhile, then the frozen one wakes up and reads.
+        for i in range(5):
+            RawClient(address, [(p + COUNTER, 1), (p + CURRENT, 1)]).close(reset=i % 2 == 0)
+        frozen.reading.set()
+        time.sleep(1.5)
+        after_wake = monitor.window(1.5)
+        rss_frozen = ioc_rss_mb(ioc)
+        frozen.close()
+        print(f"\nfast client without / with a frozen client / after it woke: ring:current "
+              f"{base['cur']:.1f} / {while_frozen['cur']:.1f} / {after_wake['cur']:.1f} Hz, frame counter "
+              f"{base['cnt']:.1f} / {while_frozen['cnt']:.1f} / {after_wake['cnt']:.1f} Hz at "
+              f"{base['fps']:.1f} / {while_frozen['fps']:.1f} / {after_wake['fps']:.1f} frames/s; "
+              f"IOC RSS {rss0:.0f} -> {rss_frozen:.0f} MB; the frozen client got {frozen.received / 1e6:.0f} MB "
+              f"once it read again")
+        for rates in (while_frozen, after_wake):
+            assert rates["cur"] >= 0.7 * CURRENT_RATE, rates
+            assert rates["fps"] > 1 and rates["cnt"] >= 0.8 * rates["fps"], rates
+        assert frozen.received > 0
+        assert rss_frozen - rss0 < 100
+        # The server still takes new clients, drops the circuits that left, and logged no error.
+        assert answers(p)
+        assert eventually(lambda: ioc_circuits(ioc) <= circuits0, timeout=10)
+        assert log_problems(ioc) == []
+        assert monitor.window(1)["cur"] > 0
+    finally:
+        monitor.close()
+        epics.caput(p + "dot:cam1:Acquire", 0, wait=True, timeout=10)
+
+
+@pytest.fixture
+def session(spawn_ioc, tmp_path, monkeypatch):
+    """An IOC at time scale 1000 and a bluesky session on it (its own databroker directory)."""
+    from beamline.session import make_session
+
+    ioc = spawn_ioc("BL2:", time_scale=1000, seed=2)
+    monkeypatch.setenv("BEAMLINE_DATABROKER_DIR", str(tmp_path / "databroker"))
+    ns = make_session("BL2:", live=False, timeout=10)
+    ns["dot"].exp.put(0.005)
+    return ioc, ns
+
+
+def test_twenty_monitor_clients_during_scans(session):
+    ioc, ns = session
+    base = counted_run(ns, 100)
+    circuits0 = ioc_circuits(ioc)
+    rss0 = ioc_rss_mb(ioc)
+    # 10 pyepics processes and 10 caproto contexts, 4 of them slow (0.3 s in each image
+    # callback), a frozen client, and clients connecting and leaving all the time.
+    drill = LoadDrill(ioc, n_clients=20)
+    try:
+        assert all(c.ok for c in drill.clients), "a monitor client did not connect"
+        figures = {}
+        for min_callback in (0.1, 0.0):
+            ns["dot"].image.min_callback_time.set(min_callback).wait(10)
+            t0 = time.monotonic()
+            run = counted_run(ns, 100)
+            t1 = time.monotonic()
+            h = ns["db"][run["uid"]]
+            assert h.stop["exit_status"] == "success" and h.stop["num_events"]["primary"] == 100
+            figures[min_callback] = {**run, **drill.rates(t0, t1), "rss": ioc_rss_mb(ioc)}
+        churn_cycles, churn_errors = drill.churn.cycles, list(drill.churn.errors)
+    finally:
+        drill.close()
+    assert eventually(lambda: ioc_circuits(ioc) <= circuits0, timeout=15)
+    time.sleep(1)
+    rss_after = ioc_rss_mb(ioc)
+    print(f"\nno clients: {base['rate']:.1f} events/s; IOC RSS {rss0:.0f} MB")
+    for min_callback, f in figures.items():
+        print(f"20 clients, MinCallbackTime {min_callback:g} s: {f['rate']:.1f} events/s; fast clients: image "
+              f"{f['fast_arr']:.1f}/s (worst {f['fast_arr_min']:.1f}), ring:current {f['fast_cur']:.1f}/s (worst "
+              f"{f['fast_cur_min']:.1f}); slow clients: image {f['slow_arr']:.1f}/s, ring:current "
+              f"{f['slow_cur']:.1f}/s; IOC RSS {f['rss']:.0f} MB")
+    print(f"clients gone: IOC RSS {rss_after:.0f} MB ({rss_after - rss0:+.0f} MB); {churn_cycles} clients came and went")
+    assert churn_errors == [] and churn_cycles > 10
+    for f in figures.values():
+        # Scans keep a useful rate; fast clients see the current at its rate and images
+        # flowing, whatever the slow and frozen ones do.
+        assert f["rate"] > 0.25 * base["rate"]
+        assert f["fast_cur"] >= 0.7 * CURRENT_RATE and f["fast_cur_min"] >= 0.5 * CURRENT_RATE
+        assert f["fast_arr_min"] > 1.0
+        assert f["rss"] - rss0 < 150
+    assert rss_after - rss0 < 100
+    assert answers("BL2:")
+    assert log_problems(ioc) == []
+    # The same session scans on once the clients are gone.
+    assert ns["db"][counted_run(ns, 5)["uid"]].stop["exit_status"] == "success"
