@@ -46,6 +46,8 @@ import time
 from ophyd import Component as Cpt
 from ophyd import EpicsMotor, EpicsSignalRO, EpicsSignalWithRBV
 from ophyd.areadetector import DetectorBase, ImagePlugin, SimDetectorCam, SingleTrigger, StatsPlugin, TIFFPlugin
+from ophyd.areadetector.base import ADComponent as ADCpt
+from ophyd.areadetector.base import EpicsSignalWithRBV as SignalWithRBV
 from ophyd.areadetector.filestore_mixins import FileStoreTIFFIterativeWrite
 from ophyd.device import Device, Staged
 from ophyd.status import wait as status_wait
@@ -66,12 +68,32 @@ def _forget_staging(device: Device) -> None:
         _forget_staging(getattr(device, attr))
 
 
+# The signals read on every frame are monitored rather than fetched: each fetch is a CA
+# round trip while the IOC is busy finishing the frame (12 per frame before, ~15 ms). The
+# IOC updates them before Acquire drops, and CA keeps a circuit's updates in order, so the
+# monitored value is the frame's when the trigger completes.
+
+
+class DotCam(SimDetectorCam):
+    """``cam1:`` with the counters a trigger's status watches monitored."""
+
+    array_counter = ADCpt(SignalWithRBV, "ArrayCounter", auto_monitor=True)
+    num_images = ADCpt(SignalWithRBV, "NumImages", auto_monitor=True)
+
+
+class DotStats(StatsPlugin):
+    """``Stats1:`` with its total (the hinted reading) monitored."""
+
+    total = Cpt(EpicsSignalRO, "Total_RBV", auto_monitor=True)
+
+
 class DotTIFF(TIFFPlugin, FileStoreTIFFIterativeWrite):
     """``TIFF1:``: one TIFF file per frame, recorded as AD_TIFF resources."""
 
+    enable = Cpt(SignalWithRBV, "EnableCallbacks", string=True, kind="config", auto_monitor=True)
     create_directory = Cpt(EpicsSignalWithRBV, "CreateDirectory", kind="config")
-    write_status = Cpt(EpicsSignalRO, "WriteStatus", string=True, kind="omitted")
-    write_message = Cpt(EpicsSignalRO, "WriteMessage", string=True, kind="omitted")
+    write_status = Cpt(EpicsSignalRO, "WriteStatus", string=True, kind="omitted", auto_monitor=True)
+    write_message = Cpt(EpicsSignalRO, "WriteMessage", string=True, kind="omitted", auto_monitor=True)
 
     def stage(self):
         # ophyd puts FilePath before applying stage_sigs; let the IOC create the missing
@@ -89,10 +111,10 @@ class DotCamera(SingleTrigger, DetectorBase):
     :meth:`trigger_timeout` seconds (``StatusTimeoutError``).
     """
 
-    cam = Cpt(SimDetectorCam, "cam1:")
+    cam = Cpt(DotCam, "cam1:")
     tiff = Cpt(DotTIFF, "TIFF1:", write_path_template="/")
     image = Cpt(ImagePlugin, "image1:", kind="omitted")
-    stats1 = Cpt(StatsPlugin, "Stats1:")
+    stats1 = Cpt(DotStats, "Stats1:")
     exp = Cpt(EpicsSignalWithRBV, "cam1:AcquireTime", kind="config", tolerance=1e-9)
 
     #: Seconds allowed on top of twice the acquisition's expected length (see trigger_timeout).
@@ -112,6 +134,7 @@ class DotCamera(SingleTrigger, DetectorBase):
         self.cam.stage_sigs["num_images"] = 1
         self._status_lock = threading.Lock()
         self._connection_cid: int | None = None
+        self._staged_timeout: float | None = None
 
     def make_data_key(self) -> dict:
         key = super().make_data_key()
@@ -133,10 +156,13 @@ class DotCamera(SingleTrigger, DetectorBase):
         self._connection_cid = self._acquisition_signal.subscribe(self._acquire_connection, event_type="meta",
                                                                   run=False)
         try:
-            return super().stage()
+            staged = super().stage()
         except Exception:
             self._unwatch_connection()
             raise
+        # The settings do not change while staged: work the timeout out once, not per frame.
+        self._staged_timeout = self.trigger_timeout()
+        return staged
 
     def unstage(self):
         if self._staged != Staged.no and not self.connected:
@@ -158,9 +184,11 @@ class DotCamera(SingleTrigger, DetectorBase):
             raise
         finally:
             self._unwatch_connection()
+            self._staged_timeout = None
 
     def _abandon_staging(self) -> None:
         self._unwatch_connection()
+        self._staged_timeout = None
         self._acquisition_signal.clear_sub(self._acquire_changed)
         _forget_staging(self)
         # FileStoreBase.unstage's own bookkeeping, in case it did not get that far.
@@ -179,7 +207,7 @@ class DotCamera(SingleTrigger, DetectorBase):
             raise RuntimeError(f"{self.name} is not staged: stage() it (bluesky plans do) before triggering")
         if not self._acquisition_signal.connected:
             raise IOCDisconnected(f"{self.name}: not connected to the IOC ({self._acquisition_signal.pvname})")
-        status = self._status_type(self, timeout=self.trigger_timeout())
+        status = self._status_type(self, timeout=self._staged_timeout or self.trigger_timeout())
         self._status = status
         self._acquisition_signal.put(1, wait=False)
         self.generate_datum(self._image_name, time.time(), {})
@@ -210,8 +238,8 @@ class DotCamera(SingleTrigger, DetectorBase):
             return
         # The IOC sets WriteStatus before Acquire drops, so this reads this frame's outcome.
         try:
-            if self.tiff.write_status.get(use_monitor=False) != "Write OK":
-                message = self.tiff.write_message.get(use_monitor=False)
+            if self.tiff.write_status.get() != "Write OK":
+                message = self.tiff.write_message.get()
                 status.set_exception(OSError(f"{self.name}: the IOC could not save the frame: {message}"))
             else:
                 status.set_finished()
