@@ -24,7 +24,10 @@ The fix, in :class:`Broker` (a ``databroker.v1.Broker``): ``get_documents``, whi
 v1 reader goes through (``Header.events``/``data``/``table``/``documents``), asks the
 catalog for *unfilled* documents (cheap: datum ids) and fills each Event with an
 ``event_model.Filler`` as it is yielded; and Events are passed on as plain dicts (the
-``prepare_hook`` databroker documents for that), which refcounting frees at once. Start,
+``prepare_hook`` databroker documents for that), which refcounting frees at once; and no
+generator on the way (``get_documents``, ``get_events``, ``Header.events``, ``Column``)
+keeps its reference to an Event while the next one is read (a ``for`` loop variable keeps
+the previous item until the next arrives). Start,
 stop, descriptor, resource and datum documents are still ``DeprecatedDoct``. Iterating
 then holds the frame being yielded and the one the caller still has: 2 frames.
 ``h.table(fill=True)`` holds all of them, as a table of them must.
@@ -111,7 +114,11 @@ class Column(Iterator):
     def _read(self, skip: int = 0):
         field = self._args["field"]
         events = self._header.events(stream_name=self._args["stream_name"], fields=[field], fill=self._args["fill"])
-        return (event["data"][field] for event in itertools.islice(events, skip, None))
+        for event in itertools.islice(events, skip, None):
+            value = event["data"][field]
+            del event
+            yield value
+            del value  # before the next frame is read (see the module docstring)
 
     def _pass(self):
         if self._length is not None:
@@ -125,6 +132,7 @@ class Column(Iterator):
             if isinstance(value, np.ndarray):
                 self._held[count - 1] = value
             yield value
+            del value
         self._length = count
 
     def __iter__(self):
@@ -154,6 +162,10 @@ class Header(databroker.v1.Header):
     def data(self, field: str, stream_name: str = "primary", fill: bool = True) -> Column:
         """The values of ``field`` in ``stream_name``, read one at a time (images filled by default)."""
         return Column(self, field, stream_name, fill)
+
+    def events(self, stream_name: str = "primary", fields=None, fill: bool = False):
+        """As databroker's ``Header.events``, holding no Event while the next one is read."""
+        yield from self.db.get_events([self], stream_name=stream_name, fields=fields, fill=fill)
 
 
 def _lazy(obj):
@@ -192,6 +204,14 @@ class Broker(databroker.v1.Broker):
         type(self)(catalog, external_fetchers=self.external_fetchers)
         super()._patch_state(catalog)
 
+    def get_events(self, headers, stream_name="primary", fields=None, fill=False, handler_registry=None):
+        """As ``databroker.v1.Broker.get_events``, holding no Event while the next one is read."""
+        for name, doc in self.get_documents(headers, stream_name=stream_name, fields=fields, fill=fill,
+                                            handler_registry=handler_registry):
+            if name == "event":
+                yield doc
+            del doc
+
     def get_documents(self, headers, stream_name=ALL, fields=None, fill=False, handler_registry=None):
         """As ``databroker.v1.Broker.get_documents``, but each Event is filled only when it is yielded."""
         docs = super().get_documents(headers, stream_name=stream_name, fields=fields, fill=False,
@@ -214,3 +234,4 @@ class Broker(databroker.v1.Broker):
                 else:
                     filler(name, doc)  # caches descriptors, resources and datums
                 yield name, doc
+                del doc  # before the next Event is filled
