@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable
 
 from ioc.paths import read_connection_file
@@ -57,9 +58,20 @@ def ioc_data_root(prefix: str, timeout: float = 5.0) -> str:
     # own, and clearing the channel under it crashes libca (a use-after-free in
     # ca_element_count, seen as a segfault of the Jupyter kernel about 1 run in 40).
     signal = EpicsSignalRO(f"{prefix}sim:DataRoot", name="data_root", string=True)
+    deadline = time.monotonic() + timeout
     try:
         signal.wait_for_connection(timeout=timeout)
-        return signal.get(timeout=timeout)
+        while True:
+            # An absolute path, or the read was wrong: seen once in a long test session as an
+            # empty string (a char waveform read back short), which would send every image
+            # to /images. Ask again rather than build paths on it.
+            root = signal.get(timeout=timeout, use_monitor=False)
+            if isinstance(root, str) and os.path.isabs(root):
+                return root
+            if time.monotonic() > deadline:
+                raise IOCNotFound(f"The IOC at {prefix!r} reports its data root as {root!r}, not an absolute path "
+                                  f"({signal.pvname}).")
+            time.sleep(0.1)
     except TimeoutError:
         raise explain(prefix, signal.pvname, timeout) from None
 

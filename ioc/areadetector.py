@@ -35,7 +35,7 @@ from caproto.server import PVGroup, SubGroup, pvproperty
 
 from . import physics
 from .adcore_records import AD_BASE, ND_FILE, ND_FILE_TIFF, ND_PLUGIN_BASE, ND_STATS, ND_STD_ARRAYS, SIM_DETECTOR
-from .records import echo_to_readback, find, pv_kwargs, records_group, sync_readbacks
+from .records import echo_to_readback, find, pv_kwargs, records_group, sync_readbacks, utf8_fit
 from .tiffwriter import FileTarget, TemplateError, WriteError, check_template, resolve_directory, write_tiff
 
 DRIVER_PORT = "DOT1"
@@ -60,9 +60,9 @@ def enum_index(chan, value) -> int:
 
 
 def text(value) -> str:
-    """A char-waveform value as a str (caproto hands over str or bytes)."""
+    """A char-waveform value as a str (caproto hands over str, or bytes: UTF-8 on the wire)."""
     if isinstance(value, (bytes, bytearray)):
-        value = bytes(value).split(b"\0", 1)[0].decode("latin-1")
+        value = bytes(value).split(b"\0", 1)[0].decode("utf-8", errors="replace")
     return str(value)
 
 
@@ -150,7 +150,7 @@ class CamDriver(_ADBASE):
     async def set_state(self, state: str, message: str | None = None) -> None:
         await self.detector_state_rbv.write(state)
         if message is not None:
-            await self.status_message_rbv.write(message[: self.status_message_rbv.max_length - 1])
+            await self.status_message_rbv.write(utf8_fit(message, self.status_message_rbv.max_length))
 
     def discard_prepared_background(self) -> None:
         self._bg = None
@@ -164,23 +164,24 @@ class CamDriver(_ADBASE):
 
     async def update_geometry(self) -> None:
         """Recompute ArraySize*_RBV from the region of interest and binning."""
-        rows, cols = self.sim.sensor_shape
-        min_x, min_y = min(self.min_x.value, cols - 1), min(self.min_y.value, rows - 1)
-        size_x = min(self.size_x.value, cols - min_x)
-        size_y = min(self.size_y.value, rows - min_y)
-        nx, ny = size_x // self.bin_x.value, size_y // self.bin_y.value
+        _, _, size_x, size_y, bin_x, bin_y = self._readout_region()
+        nx, ny = size_x // bin_x, size_y // bin_y
         nptype = NUMPY_TYPES[self.data_type.value]
         await self.array_size_x_rbv.write(nx)
         await self.array_size_y_rbv.write(ny)
         await self.array_size_z_rbv.write(0)
         await self.array_size_rbv.write(nx * ny * np.dtype(nptype).itemsize)
 
-    def _readout_region(self) -> tuple[int, int, int, int, int, int]:
+    def _readout_region(self, **new) -> tuple[int, int, int, int, int, int]:
+        """(MinX, MinY, SizeX, SizeY, BinX, BinY) the sensor reads out, the region clipped to the
+        sensor as ADDriver does; ``new`` overrides settings (by attribute) to try a put first."""
         rows, cols = self.sim.sensor_shape
-        min_x, min_y = min(self.min_x.value, cols - 1), min(self.min_y.value, rows - 1)
-        size_x = min(self.size_x.value, cols - min_x)
-        size_y = min(self.size_y.value, rows - min_y)
-        return min_x, min_y, size_x, size_y, self.bin_x.value, self.bin_y.value
+        setting = {name: new.get(name, getattr(self, name).value)
+                   for name in ("min_x", "min_y", "size_x", "size_y", "bin_x", "bin_y")}
+        min_x, min_y = min(setting["min_x"], cols - 1), min(setting["min_y"], rows - 1)
+        size_x = min(setting["size_x"], cols - min_x)
+        size_y = min(setting["size_y"], rows - min_y)
+        return min_x, min_y, size_x, size_y, setting["bin_x"], setting["bin_y"]
 
     # -- acquisition ---------------------------------------------------------------
 
@@ -345,8 +346,13 @@ class CamDriver(_ADBASE):
 
     async def _geometry_put(self, instance, value, low: int, high_of: str, what: str) -> int:
         rows, cols = self.sim.sensor_shape
-        high = {"cols": cols, "rows": rows, "bin": 64}[high_of]
+        high = {"cols": cols, "rows": rows, "x0": cols - 1, "y0": rows - 1, "bin": 64}[high_of]
         value = _integer(instance.pvname, value, low, high, what)
+        _, _, size_x, size_y, bin_x, bin_y = self._readout_region(**{instance.pvspec.attr: value})
+        if size_x // bin_x < 1 or size_y // bin_y < 1:
+            # An empty frame would break every plugin: refuse, naming what to change.
+            raise ValueError(f"{instance.pvname}: {value} leaves no pixels to read out (region "
+                             f"{size_x} x {size_y} binned {bin_x} x {bin_y}); reduce the binning or enlarge the region")
         await echo_to_readback(self, instance, value)
         await instance.write(value, verify_value=False)
         await self.update_geometry()
@@ -354,11 +360,11 @@ class CamDriver(_ADBASE):
 
     @min_x.putter
     async def min_x(self, instance, value):
-        return await self._geometry_put(instance, value, 0, "cols", "region start x (pixels)")
+        return await self._geometry_put(instance, value, 0, "x0", "region start x (pixels)")
 
     @min_y.putter
     async def min_y(self, instance, value):
-        return await self._geometry_put(instance, value, 0, "rows", "region start y (pixels)")
+        return await self._geometry_put(instance, value, 0, "y0", "region start y (pixels)")
 
     @size_x.putter
     async def size_x(self, instance, value):
@@ -485,6 +491,7 @@ class FileTIFF(PluginMixin, records_group("NDFileTIFFRecords", ND_PLUGIN_BASE, N
     read_file = pvproperty(**_kw(ND_FILE, "ReadFile"))
     file_write_mode = pvproperty(**_kw(ND_FILE, "FileWriteMode"))
     create_directory = pvproperty(**_kw(ND_FILE, "CreateDirectory"))
+    temp_suffix = pvproperty(**_kw(ND_FILE, "TempSuffix"))
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -501,7 +508,7 @@ class FileTIFF(PluginMixin, records_group("NDFileTIFFRecords", ND_PLUGIN_BASE, N
         await self.write_status.write("Write OK" if ok else "Write error",
                                       status=AlarmStatus.NO_ALARM if ok else AlarmStatus.WRITE,
                                       severity=AlarmSeverity.NO_ALARM if ok else AlarmSeverity.MAJOR_ALARM)
-        await self.write_message.write(message[: self.write_message.max_length - 1])
+        await self.write_message.write(utf8_fit(message, self.write_message.max_length))
 
     async def check_path(self, path: str) -> tuple[bool, str]:
         """Validate FilePath (creating it per CreateDirectory); update FilePathExists_RBV."""
@@ -536,8 +543,12 @@ class FileTIFF(PluginMixin, records_group("NDFileTIFFRecords", ND_PLUGIN_BASE, N
         except WriteError as exc:
             message = str(exc)
             await self.report(False, message)
-            return f"{self.prefix}{message}"
-        await self.full_file_name_rbv.write(full)
+            if text(self.file_path.value):
+                # The directory may have gone, or turned into a link out of the data root,
+                # since FilePath was set: FilePathExists_RBV says so now.
+                await self.check_path(text(self.file_path.value))
+            return f"{self.prefix} {message}"
+        await self.full_file_name_rbv.write(utf8_fit(full, self.full_file_name_rbv.max_length))
         if index(self.auto_increment):
             await self.file_number.write(target.number + 1, verify_value=False)
             await self.file_number_rbv.write(target.number + 1)
@@ -601,8 +612,8 @@ class FileTIFF(PluginMixin, records_group("NDFileTIFFRecords", ND_PLUGIN_BASE, N
         path = text(value)
         if path and not path.endswith("/"):
             path += "/"
-        if len(path) >= instance.max_length:
-            raise ValueError(f"{instance.pvname}: path longer than {instance.max_length - 1} characters")
+        if len(path.encode()) >= instance.max_length:
+            raise ValueError(f"{instance.pvname}: path longer than {instance.max_length - 1} bytes")
         await instance.write(path, verify_value=False)
         # As asynNDArrayDriver does: FilePathExists_RBV is settled before FilePath_RBV
         # echoes, so a client that waits for the echo (ophyd) then reads a current answer.
@@ -617,6 +628,14 @@ class FileTIFF(PluginMixin, records_group("NDFileTIFFRecords", ND_PLUGIN_BASE, N
         if "/" in name or "\0" in name:
             raise ValueError(f"{instance.pvname}: a file name cannot contain '/' or NUL: {name!r}")
         return await echo_to_readback(self, instance, name)
+
+    @temp_suffix.putter
+    async def temp_suffix(self, instance, value):
+        suffix = text(value)
+        if "/" in suffix or "\0" in suffix:
+            # The temporary file is FullFileName + TempSuffix: a '/' would put it elsewhere.
+            raise ValueError(f"{instance.pvname}: a file name suffix cannot contain '/' or NUL: {suffix!r}")
+        return await echo_to_readback(self, instance, suffix)
 
     @file_template.putter
     async def file_template(self, instance, value):
@@ -711,6 +730,11 @@ class StdArrays(PluginMixin, records_group("NDStdArraysRecords", ND_PLUGIN_BASE,
         self._pending: Frame | None = None
         self._poster: asyncio.Task | None = None
         self._last_post = 0.0
+        # ArrayData's NELM is a macro of the template: the sensor's size, known only now
+        # (--sensor-shape), and what clients see as the waveform's element count.
+        rows, cols = self.parent.parent.sensor_shape
+        self.array_data._max_length = rows * cols
+        self.array_data._data["value"] = np.zeros(rows * cols, dtype=np.int32)
 
     async def _post(self, frame: Frame) -> None:
         flat = frame.data.ravel()

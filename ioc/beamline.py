@@ -22,6 +22,7 @@ from .areadetector import Camera
 from .motor import SimMotor
 from .paths import connection_file, default_data_root
 from .physics import SENSOR_SHAPE, ConstantRing, TopUp
+from .records import harden
 from .ring import RING_MODES, RingCurrent, SimControls
 from .simclock import SimClock
 
@@ -70,6 +71,8 @@ class BeamlineIOC(PVGroup):
         self.sim.seed._data["value"] = int(seed or 0)
         self.sim.ring_mode._data["value"] = ring_mode
         self.sim.data_root._data["value"] = str(self.data_root)
+        # Every PV, record fields included, refuses bad puts with a message saying why.
+        harden(self.pvdb)
 
     @property
     def ring_model_name(self) -> str:

@@ -50,6 +50,18 @@
    keeps at most ``SUBSCRIPTION_BACKLOG`` (100) updates and ``SUBSCRIPTION_BACKLOG_BYTES``
    (1 MB) of them, and at least the newest one: a viewer of a large array holds one frame
    and always gets the newest (what NDPluginStdArrays and rsrv give a slow client).
+6. **A malformed request left its client hanging.** A request naming a channel id the
+   circuit never made (a KeyError in ``_get_ids_from_command``, also on caproto's own
+   error path) or a protocol error ends the circuit's command loop, but the TCP connection
+   stays open and the client waits forever. Fix: when that loop ends, close the circuit.
+7. **Any declared message size was buffered.** caproto accumulates an incoming message of
+   whatever size its header declares (200 MB streamed: +200 MB). Fix: a message larger
+   than ``EPICS_CA_MAX_ARRAY_BYTES`` (what the server would accept) is a protocol error
+   that closes that circuit.
+8. **One 24-byte message froze the IOC.** ``DbrStringArray.frombuffer`` loops over the
+   element count the header declares; a WriteNotify declaring 2**31 strings blocked the
+   event loop (no client served, memory growing ~14 MB/s). Fix: never count more strings
+   than the payload holds.
 """
 
 from __future__ import annotations
@@ -59,6 +71,8 @@ import os
 import socket
 from collections import deque
 
+import caproto
+import caproto._circuit as sans_io_circuit
 import caproto.asyncio.server as asyncio_server
 import caproto.server.common as server_common
 
@@ -183,3 +197,60 @@ def apply() -> None:
         asyncio_server._beamline_tuned = True
     if "CAPROTO_SERVER_HIGH_LOAD_TIMEOUT_SEC" not in os.environ:
         server_common.HIGH_LOAD_TIMEOUT = MONITOR_BATCH_TIMEOUT
+    _close_stuck_circuits()
+    _limit_message_size()
+    _bound_string_counts()
+
+
+def _close_stuck_circuits() -> None:
+    circuit_cls = asyncio_server.VirtualCircuit
+    if getattr(circuit_cls, "_beamline_closes_stuck", False):
+        return
+    original_loop = circuit_cls.command_queue_loop
+
+    async def command_queue_loop(self):
+        try:
+            await original_loop(self)
+        except Exception:  # not CancelledError: that is the server shutting down
+            self.log.exception("Circuit command loop failed; closing the circuit")
+        if self.connected:
+            await self._on_disconnect()
+            self.circuit.disconnect()
+            await self.context.circuit_disconnected(self)
+
+    circuit_cls.command_queue_loop = command_queue_loop
+    circuit_cls._beamline_closes_stuck = True
+
+
+def _limit_message_size() -> None:
+    circuit_cls = sans_io_circuit.VirtualCircuit
+    if getattr(circuit_cls, "_beamline_limits_size", False):
+        return
+    original_recv = circuit_cls.recv
+    limit = max(int(os.environ.get("EPICS_CA_MAX_ARRAY_BYTES", "16384")), 16384) + 24  # + extended header
+
+    def recv(self, *buffers):
+        commands, needed = original_recv(self, *buffers)
+        if self.our_role is caproto.SERVER and len(self._data) + needed > limit:
+            raise caproto.RemoteProtocolError(
+                f"a message of {len(self._data) + needed} bytes is larger than EPICS_CA_MAX_ARRAY_BYTES ({limit - 24})")
+        return commands, needed
+
+    circuit_cls.recv = recv
+    circuit_cls._beamline_limits_size = True
+
+
+def _bound_string_counts() -> None:
+    string_array = caproto.DbrStringArray
+    if getattr(string_array, "_beamline_bounded", False):
+        return
+    original = string_array.frombuffer.__func__
+    size = caproto.MAX_STRING_SIZE
+
+    def frombuffer(cls, buf, data_count=None):
+        if data_count is not None:
+            data_count = min(data_count, max(1, -(-len(buf) // size)))
+        return original(cls, buf, data_count)
+
+    string_array.frombuffer = classmethod(frombuffer)
+    string_array._beamline_bounded = True

@@ -1,20 +1,41 @@
-"""Turn areaDetector record definitions (:mod:`ioc.adcore_records`) into caproto pvproperties.
+"""Turn areaDetector record definitions (:mod:`ioc.adcore_records`) into caproto pvproperties,
+and make every served PV refuse bad puts clearly (:func:`harden`).
 
 A setting with a readback (``AcquireTime`` / ``AcquireTime_RBV``) becomes two PVs: the
 setpoint echoes every accepted value into its readback, as areaDetector's asyn records do.
 Read-only records (``..._RBV``, inputs) refuse puts. Each PV has its own alarm state.
+Text (char waveforms) is UTF-8 on the wire.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import numpy as np
-from caproto import ChannelType
+from caproto import (
+    AccessRights,
+    AlarmSeverity,
+    AlarmStatus,
+    ChannelChar,
+    ChannelData,
+    ChannelEnum,
+    ChannelNumeric,
+    ChannelString,
+    ChannelType,
+    Forbidden,
+    native_float_types,
+    native_type,
+)
 from caproto.server import PVGroup, pvproperty
 
 from .adcore_records import Record
+
+TEXT_ENCODING = "utf-8"  # of char waveforms (paths, names, messages): what Python and the file system use
+# Waveform records whose template reads them from the driver (asyn...ArrayIn, asynOctetRead):
+# inputs, so clients cannot write them, though the record type is the same as an output's.
+INPUT_WAVEFORMS = frozenset({"ArrayData", "WriteMessage"})
 
 _OUTPUTS = {"ao", "longout", "bo", "mbbo", "stringout", "waveform"}
 _INPUT_OF = {"ao": "ai", "longout": "longin", "bo": "bi", "mbbo": "mbbi", "stringout": "stringin",
@@ -41,35 +62,88 @@ def attr_name(suffix: str) -> str:
     return name.lower().replace("__", "_")
 
 
+_PV_SUFFIX = re.compile(r"[A-Za-z0-9_:.\-\[\]<>;]+")  # characters EPICS allows in record names
+_MAX_ELEMENTS = 2**24  # a waveform larger than this is surely a mistake in the record table
+_INT32 = (-(2**31), 2**31 - 1)
+
+
 def pv_kwargs(rec: Record, readback: bool = False) -> dict:
-    """Keyword arguments of ``pvproperty`` for a record, or for its ``_RBV`` readback."""
+    """Keyword arguments of ``pvproperty`` for a record, or for its ``_RBV`` readback.
+
+    Raises ValueError, naming the record, for a record that cannot be served over CA
+    (unknown type, a value that does not fit, enum strings CA cannot carry, ...).
+    """
+    suffix = rec.suffix if isinstance(rec.suffix, str) else repr(rec.suffix)
+    try:
+        return _pv_kwargs(rec, readback)
+    except ValueError as exc:
+        raise ValueError(f"record {suffix!r}: {exc}") from None
+    except (TypeError, IndexError, KeyError, OverflowError) as exc:
+        raise ValueError(f"record {suffix!r}: {type(exc).__name__}: {exc}") from None
+
+
+def _text(value, what: str, max_bytes: int, encoding: str = "latin-1") -> str:
+    """``value`` if it is text that CA can carry in ``max_bytes`` (caproto sends CA strings,
+    units and enum strings as latin-1, char waveforms as :data:`TEXT_ENCODING`)."""
+    if not isinstance(value, str):
+        raise ValueError(f"{what} must be text, not {value!r}")
+    try:
+        size = len(value.encode(encoding))
+    except UnicodeEncodeError:
+        raise ValueError(f"{what} {value!r} cannot be sent as {encoding}") from None
+    if size > max_bytes or "\0" in value:
+        raise ValueError(f"{what} {value!r} is longer than {max_bytes} bytes or holds a NUL")
+    return value
+
+
+def _pv_kwargs(rec: Record, readback: bool) -> dict:
+    if not (isinstance(rec.suffix, str) and _PV_SUFFIX.fullmatch(rec.suffix)):
+        raise ValueError("not a valid PV name suffix")
     rtype = _INPUT_OF.get(rec.record, rec.record) if readback else rec.record
     name = rec.suffix + ("_RBV" if readback else "")
-    read_only = readback or rec.record not in _OUTPUTS or rec.suffix.endswith("_RBV")
-    kw: dict = dict(name=name, read_only=read_only, doc=rec.doc or name, alarm_group=name)
+    read_only = (readback or rec.record not in _OUTPUTS or rec.suffix.endswith("_RBV")
+                 or rec.suffix in INPUT_WAVEFORMS or (rec.record == "waveform" and rec.suffix.startswith("TS")))
+    kw: dict = dict(name=name, read_only=read_only, doc=str(rec.doc or name), alarm_group=name)
+    units = _text(rec.units or "", "units", 7)  # CA carries 8 bytes with the NUL
     if rtype in ("ao", "ai"):
+        if not (isinstance(rec.precision, int) and 0 <= rec.precision <= 17):
+            raise ValueError(f"precision must be a whole number from 0 to 17, not {rec.precision!r}")
         kw.update(dtype=ChannelType.DOUBLE, value=float(rec.value or 0), precision=rec.precision)
-        if rec.units:
-            kw["units"] = rec.units
     elif rtype in ("longout", "longin"):
-        kw.update(dtype=ChannelType.LONG, value=int(rec.value or 0))
-        if rec.units:
-            kw["units"] = rec.units
+        value = rec.value or 0
+        if isinstance(value, float) and value != int(value) or not _INT32[0] <= int(value) <= _INT32[1]:
+            raise ValueError(f"value {value!r} is not a 32-bit integer")
+        kw.update(dtype=ChannelType.LONG, value=int(value))
     elif rtype in ("bo", "bi", "mbbo", "mbbi"):
-        strings = tuple(rec.enum_strings) or ("0", "1")
-        value = rec.value if isinstance(rec.value, str) else strings[int(rec.value or 0)]
+        strings = tuple(_text(s, "enum string", 25) for s in rec.enum_strings) or ("0", "1")
+        if len(strings) > 16:
+            raise ValueError(f"{len(strings)} enum strings: CA carries at most 16")
+        if isinstance(rec.value, str):
+            value = rec.value
+        elif isinstance(rec.value, (int, np.integer)) or rec.value is None:
+            value = strings[int(rec.value or 0)] if 0 <= int(rec.value or 0) < len(strings) else None
+        else:
+            value = None
+        if value not in strings:
+            raise ValueError(f"value {rec.value!r} is not one of the enum strings {strings}")
         kw.update(dtype=ChannelType.ENUM, enum_strings=strings, value=value)
     elif rtype in ("stringout", "stringin"):
-        kw.update(dtype=ChannelType.STRING, value=str(rec.value or ""))
+        kw.update(dtype=ChannelType.STRING, value=_text(str(rec.value or ""), "value", 39))
     elif rtype == "waveform":
         ctype, nptype = _ARRAY_TYPES[rec.ftvl or "DOUBLE"]
         nelm = max(int(rec.nelm or 1), 1)
+        if nelm > _MAX_ELEMENTS:
+            raise ValueError(f"NELM {nelm} is larger than {_MAX_ELEMENTS}")
         if ctype is ChannelType.CHAR and rec.ftvl == "CHAR":
-            kw.update(dtype=ChannelType.CHAR, value=str(rec.value or ""), max_length=nelm, report_as_string=False)
+            value = _text(str(rec.value or ""), "value", nelm - 1, TEXT_ENCODING)
+            kw.update(dtype=ChannelType.CHAR, value=value, max_length=nelm, report_as_string=False,
+                      string_encoding=TEXT_ENCODING)
         else:
             kw.update(dtype=ctype, value=np.zeros(nelm, dtype=nptype), max_length=nelm)
     else:
-        raise ValueError(f"{rec.suffix}: unsupported record type {rtype!r}")
+        raise ValueError(f"unsupported record type {rtype!r}")
+    if units and rtype in ("ao", "ai", "longout", "longin"):
+        kw["units"] = units
     if rtype == "mbbi" and name.startswith("DataType"):
         kw["record"] = "mbbi"  # ophyd reads DataType_RBV.DISA
     return kw
@@ -125,3 +199,241 @@ def find(records: Iterable[Record], suffix: str) -> Record:
         if rec.suffix == suffix:
             return rec
     raise KeyError(suffix)
+
+
+# -- refusing bad puts -------------------------------------------------------------------
+#
+# caproto converts a client's value to the PV's type before any putter sees it, and a value
+# it cannot convert comes back to the client as "CaprotoConversionError" with no message;
+# some values convert silently into nonsense (NaN into a long becomes -2147483648, -1 into
+# an enum becomes 65535 and then breaks every read of the PV). :func:`harden` makes every
+# PV check the value as it arrives, so every refusal names the PV and says why, and sets
+# the PV's alarm to WRITE/MAJOR; the next accepted put clears that alarm again, for every
+# PV type. Read-only PVs refuse puts with a message naming them.
+
+_INT_RANGES = {
+    ChannelType.INT: (-(2**15), 2**15 - 1),
+    ChannelType.LONG: (-(2**31), 2**31 - 1),
+    ChannelType.CHAR: (-(2**7), 2**8 - 1),  # CA's CHAR is a byte, signed or not
+}
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+class PutRefused(ValueError):
+    """A client's put that the IOC refuses; the message names the PV and says why."""
+
+
+def _text_from_wire(raw: bytes, encoding: str, max_length: int) -> str:
+    """The text a char waveform put carries; ValueError if it is not text that fits."""
+    raw = raw.split(b"\0", 1)[0]
+    if len(raw) >= max_length:
+        raise ValueError(f"text of {len(raw)} bytes is too long: at most {max_length - 1} fit")
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"text is not valid {encoding.upper()} (byte 0x{raw[exc.start]:02x} "
+                         f"at position {exc.start})") from None
+    control = next((c for c in text if ord(c) < 0x20 or ord(c) == 0x7F), None)
+    if control is not None:
+        raise ValueError(f"text contains the control character {control!r}")
+    return text
+
+
+def _strings(data) -> list[str]:
+    """DBR_STRING values as Python strings (latin-1, as CA strings have no encoding)."""
+    items = [data] if isinstance(data, (bytes, bytearray, str)) else list(data)  # DbrStringArray
+    return [bytes(v).split(b"\0", 1)[0].decode("latin-1") if isinstance(v, (bytes, bytearray)) else str(v)
+            for v in items]
+
+
+def _numbers(data) -> np.ndarray:
+    if isinstance(data, list) and len(data) == 1 and isinstance(data[0], np.ndarray):
+        data = data[0]
+    return np.asarray(data).ravel()
+
+
+def _parse_number(text: str, integer: bool) -> float:
+    """A number from a client's string, as caproto will convert it (empty means 0)."""
+    if not text:
+        return 0
+    try:
+        return int(text) if integer else float(text)
+    except ValueError:
+        pass
+    try:
+        float(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number") from None
+    raise ValueError(f"{text!r} is not a whole number")
+
+
+def _check_number(value: float, target: ChannelType) -> None:
+    if not math.isfinite(value):
+        raise ValueError(f"{value} is not a finite number")
+    if target in _INT_RANGES:
+        low, high = _INT_RANGES[target]
+        if value != int(value):
+            raise ValueError(f"{value} is not a whole number")
+        if not low <= value <= high:
+            raise ValueError(f"{value:.0f} is out of range ({low} to {high})")
+    elif target == ChannelType.FLOAT and abs(value) > _FLOAT32_MAX:
+        raise ValueError(f"{value} is out of range for a 32-bit float")
+
+
+def _choices(chan: ChannelEnum) -> str:
+    return ", ".join(f"{i} = {s!r}" for i, s in enumerate(chan.enum_strings))
+
+
+def check_put(chan: ChannelData, data, data_type: ChannelType) -> str | None:
+    """Raise ValueError (saying why) if a client's put of ``data`` as ``data_type`` is not a
+    value ``chan`` can take; pass it otherwise, for caproto to convert. For text sent as
+    DBR_CHAR to a char waveform, return the text (caproto cannot convert an empty one)."""
+    source = native_type(data_type)
+    if isinstance(chan, ChannelEnum):
+        strings = chan.enum_strings
+        if source == ChannelType.STRING:
+            for text in _strings(data):
+                if text not in strings:
+                    raise ValueError(f"{text!r} is not one of the choices ({_choices(chan)})")
+            return
+        for value in _numbers(data):
+            value = float(value)
+            if not (math.isfinite(value) and value == int(value) and 0 <= value < len(strings)):
+                raise ValueError(f"{value:g} is not one of the choices ({_choices(chan)})")
+        return
+    if isinstance(chan, ChannelChar) and chan.string_encoding:
+        limit = chan.long_string_max_length
+        if source == ChannelType.CHAR:
+            raw = _numbers(data).astype(np.uint8).tobytes()
+        elif source == ChannelType.STRING:
+            if chan.data_type != ChannelType.STRING:
+                raise ValueError("text goes to this char waveform as DBR_CHAR (e.g. caput -S), not DBR_STRING")
+            raw = _strings(data)[0].encode("latin-1")
+        else:
+            values = [float(v) for v in _numbers(data)]
+            for value in values:
+                _check_number(value, ChannelType.CHAR)
+            raw = bytes(int(v) % 256 for v in values)
+        text = _text_from_wire(raw, chan.string_encoding, limit)
+        return text if source == ChannelType.CHAR and chan.data_type == ChannelType.CHAR else None
+    if isinstance(chan, ChannelString):
+        return  # any CA string fits (40 bytes at most on the wire)
+    if isinstance(chan, ChannelNumeric):  # ChannelByte too
+        target = chan.data_type
+        integer = target not in native_float_types
+        if source == ChannelType.STRING:
+            values = [_parse_number(text, integer) for text in _strings(data)]
+        else:
+            values = [float(v) for v in _numbers(data)]
+        if not integer and _has_own_checks(chan):
+            return  # NaN and inf stay NaN and inf as floats: the PV's putter explains its range
+        for value in values:
+            _check_number(value, target)
+
+
+def pv_name(chan: ChannelData) -> str:
+    """The name a client uses for ``chan``: ``BL:mtr:dotx.VELO`` for a record field (whose
+    own ``pvname`` is just the field's name)."""
+    record = getattr(getattr(chan, "group", None), "parent", None)
+    if isinstance(record, ChannelData) and getattr(record, "field_inst", None) is chan.group:
+        return f"{record.pvname}.{chan.pvspec.name}"
+    return chan.pvname
+
+
+def _has_own_checks(chan: ChannelData) -> bool:
+    """True if a putter of this IOC's own validates the PV's values (with a message more
+    specific than the generic one), rather than caproto's or :func:`echo_to_readback`."""
+    func = getattr(getattr(chan, "putter", None), "__func__", getattr(chan, "putter", None))
+    return func is not None and func not in (PVGroup.group_write, echo_to_readback)
+
+
+def _read_only_reason(chan: ChannelData) -> str:
+    name = pv_name(chan)
+    group = getattr(chan, "group", None)
+    setpoint = name[: -len("_RBV")] if name.endswith("_RBV") else None
+    if setpoint and group is not None and setpoint in getattr(group, "pvdb", {}):
+        return f"{name} is a read-only readback: put to {setpoint} instead"
+    return f"{name} is read-only: the IOC sets it, clients cannot"
+
+
+async def _auth_write(self, hostname, username, data, data_type, metadata, *, flags=0, user_address=None):
+    """A client's put: refused, naming the PV, if the PV is read-only."""
+    if AccessRights.WRITE not in self.check_access(hostname, username):
+        raise Forbidden(_read_only_reason(self))
+    return await self._unchecked.auth_write(self, hostname, username, data, data_type, metadata, flags=flags,
+                                            user_address=user_address)
+
+
+async def _write_from_dbr(self, data, data_type, metadata, *, flags=0):
+    """A client's put, checked before caproto converts it; a refusal names the PV and says why."""
+    unchecked = self._unchecked.write_from_dbr
+    if data_type in (ChannelType.PUT_ACKS, ChannelType.PUT_ACKT):  # alarm acknowledgement
+        return await unchecked(self, data, data_type, metadata, flags=flags)
+    try:
+        text = check_put(self, data, data_type)
+        if text is None:
+            result = await unchecked(self, data, data_type, metadata, flags=flags)
+        else:  # decoded already; caproto's own conversion fails on "" (clearing a file name)
+            result = await self.write(text, flags=flags)
+    except Exception as exc:
+        if self.alarm.status != AlarmStatus.WRITE:  # caproto sets it only when a putter refuses
+            await self.alarm.write(status=AlarmStatus.WRITE, severity=AlarmSeverity.MAJOR_ALARM)
+        message = str(exc) or type(exc).__name__
+        name = pv_name(self)
+        if isinstance(exc, PutRefused) or message.startswith(name):
+            raise
+        raise PutRefused(f"{name}: {message}") from exc
+    # An earlier refused put left WRITE/MAJOR; caproto recomputes the alarm of numeric
+    # PVs on each put, but not of enums and text, so clear it here for all.
+    if self.alarm.status == AlarmStatus.WRITE:
+        await self.alarm.write(status=AlarmStatus.NO_ALARM, severity=AlarmSeverity.NO_ALARM)
+    return result
+
+
+_CHECKED: dict[type, type] = {}
+
+
+def _checked_class(cls: type) -> type:
+    """``cls`` with checked client puts (a subclass with the same layout, so that a built
+    channel can be switched to it)."""
+    if "_unchecked" in cls.__dict__:
+        return cls
+    if cls not in _CHECKED:
+        _CHECKED[cls] = type(f"Checked{cls.__name__}", (cls,), {
+            "__doc__": cls.__doc__, "__slots__": (), "_unchecked": cls,
+            "auth_write": _auth_write, "write_from_dbr": _write_from_dbr,
+        })
+    return _CHECKED[cls]
+
+
+def served_channels(pvdb: dict) -> Iterator[ChannelData]:
+    """Every channel a client can reach: the PVs and their record fields (``.VELO``)."""
+    for chan in pvdb.values():
+        yield chan
+        yield from getattr(chan, "fields", {}).values()
+
+
+def harden(pvdb: dict) -> None:
+    """Give every channel of ``pvdb`` (record fields too) the put checks of :func:`check_put`.
+
+    Done once, on the built channels, because caproto creates record fields (the motor
+    record's ``.VELO``...) from its own classes, which no PVGroup type map reaches.
+    """
+    for chan in served_channels(pvdb):
+        chan.__class__ = _checked_class(type(chan))
+
+
+def utf8_fit(text: str, max_length: int) -> str:
+    """``text`` made to fit a char waveform of ``max_length`` bytes with its NUL.
+
+    A message too long loses its middle, not its end: "cannot write <long path>: File
+    name too long" keeps the reason a user needs.
+    """
+    data = text.encode("utf-8")
+    room = max_length - 1
+    if len(data) <= room:
+        return text
+    head = (room - 3) // 2
+    tail = room - 3 - head
+    return (data[:head].decode("utf-8", errors="ignore") + "..."
+            + data[len(data) - tail:].decode("utf-8", errors="ignore"))

@@ -56,7 +56,7 @@ class SimControls(PVGroup):
     ring_mode = pvproperty(name="RingMode", alarm_group="RingMode", value="TopUp", dtype=ChannelType.ENUM, enum_strings=RING_MODES,
                            doc="TopUp: decay and injections; Constant: ring held at its set point")
     data_root = pvproperty(name="DataRoot", alarm_group="DataRoot", value="", dtype=ChannelType.CHAR, max_length=1024,
-                           read_only=True, doc="The only tree the camera writes into")
+                           string_encoding="utf-8", read_only=True, doc="The only tree the camera writes into")
 
     @time_scale.putter
     async def time_scale(self, instance, value):
@@ -72,10 +72,12 @@ class SimControls(PVGroup):
 
     @seed.putter
     async def seed(self, instance, value):
+        if int(value) < 0:
+            raise ValueError(f"{instance.pvname}: the seed must be a whole number >= 0, not {value}")
         self.parent.reseed(int(value))
         return value
 
     @ring_mode.putter
     async def ring_mode(self, instance, value):
-        self.parent.ring = TopUp() if value == "TopUp" else ConstantRing()
+        self.parent.ring_model = TopUp() if value == "TopUp" else ConstantRing()
         return value

@@ -7,6 +7,7 @@ they raise through its WriteStatus/WriteMessage PVs.
 from __future__ import annotations
 
 import errno
+import io
 import os
 import re
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import tifffile
 _CONVERSION = re.compile(r"%(?P<flags>[-+ #0]*)(?P<width>\d+|\*)?(?:\.(?P<precision>\d+|\*))?(?P<length>[hlL])?(?P<type>.)")
 _ARGUMENT_TYPES = ("s", "s", "d")  # FileTemplate is formatted with (FilePath, FileName, FileNumber)
 _INTEGER_TYPES = set("diouxX")
+MAX_FIELD = 255  # characters in a file name (NAME_MAX), and in FullFileName's 256-byte waveform
 
 
 class TemplateError(ValueError):
@@ -27,6 +29,9 @@ class TemplateError(ValueError):
 
 class WriteError(OSError):
     """A file that could not be written; the message says which file and why."""
+
+    def __str__(self) -> str:  # the message alone, as WriteMessage shows it: no "[Errno N]"
+        return self.strerror or super().__str__()
 
 
 def check_template(template: str) -> int:
@@ -44,6 +49,12 @@ def check_template(template: str) -> int:
             continue
         if "*" in (match.group("width") or "") + (match.group("precision") or ""):
             raise TemplateError(f"'*' widths are not allowed in {template!r}")
+        for size in (match.group("width"), match.group("precision")):
+            # A file name has at most MAX_FIELD characters; a typo like %999999999d would
+            # otherwise have Python build a gigabyte string to find that out.
+            if size and int(size) > MAX_FIELD:
+                raise TemplateError(f"{match.group(0)!r} in {template!r} is wider than a file name "
+                                    f"({MAX_FIELD} characters at most)")
         if used >= len(_ARGUMENT_TYPES):
             raise TemplateError(f"{template!r} has more than 3 conversions (path, name, number)")
         wanted = _ARGUMENT_TYPES[used]
@@ -78,7 +89,21 @@ def resolve_directory(path: str, data_root: Path, create_depth: int = 0) -> Path
     ``create_depth`` follows areaDetector's CreateDirectory: 0 creates nothing; -N creates
     up to the last N missing levels; +N creates missing levels below depth N of the path.
     Symlinks are resolved before the check, so no link can lead outside the root.
+    Raises WriteError only: a path the file system itself rejects (too long, a link loop,
+    no permission to look) is reported as such.
     """
+    try:
+        return _resolve_directory(path, data_root, create_depth)
+    except WriteError:
+        raise
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise WriteError(exc.errno or errno.EIO, f"FilePath {path!r}: {reason}") from None
+    except ValueError as exc:  # e.g. a surrogate that cannot name a file
+        raise WriteError(errno.EINVAL, f"FilePath {path!r}: {exc}") from None
+
+
+def _resolve_directory(path: str, data_root: Path, create_depth: int) -> Path:
     if not path:
         raise WriteError(errno.ENOENT, "FilePath is empty")
     if "\0" in path:
@@ -153,12 +178,15 @@ def write_tiff(target: FileTarget, data: np.ndarray, metadata: dict | None = Non
         raise WriteError(errno.EINVAL, f"bad FileTemplate: {exc}") from None
     directory = resolve_directory(os.path.dirname(full) or target.path, target.data_root, target.create_depth)
     base = os.path.basename(full)
-    if not base:
+    if base in ("", ".", ".."):
         raise WriteError(errno.EINVAL, f"FullFileName {full!r} names a directory, not a file")
+    if "/" in target.temp_suffix or "\0" in target.temp_suffix:
+        raise WriteError(errno.EINVAL, f"TempSuffix {target.temp_suffix!r} cannot contain '/' or NUL")
     final = directory / base
-    temp = directory / (f".{base}{target.temp_suffix}.partial" if not target.temp_suffix else base + target.temp_suffix)
+    temp = directory / (base + target.temp_suffix if target.temp_suffix else f".{base}.partial")
     try:
-        tifffile.imwrite(temp, data, photometric="minisblack", metadata=metadata or None)
+        with _create_new(temp) as fh:
+            tifffile.imwrite(fh, data, photometric="minisblack", metadata=metadata or None)
         os.replace(temp, final)
     except OSError as exc:
         _remove_quietly(temp)
@@ -168,6 +196,31 @@ def write_tiff(target: FileTarget, data: np.ndarray, metadata: dict | None = Non
         _remove_quietly(temp)
         raise WriteError(errno.EIO, f"cannot write {full}: {type(exc).__name__}: {exc}") from None
     return full
+
+
+class _Writer(io.BufferedWriter):
+    """A file tifffile writes through Python's own I/O.
+
+    With a real file number, numpy's ``tofile`` writes the pixels through C stdio and
+    reports a full disk as "307200 requested and 32592 written", without errno; Python's
+    writes raise OSError with the errno, so WriteMessage can say "No space left on device".
+    """
+
+    def fileno(self) -> int:
+        raise io.UnsupportedOperation("fileno")  # tifffile then writes data.tobytes()
+
+
+def _create_new(path: Path) -> _Writer:
+    """Open ``path`` as a new file of this writer's own, never through a link.
+
+    Whatever sits at the temporary name (a leftover, or a symlink or hard link someone
+    planted to make the IOC write outside the data root) is unlinked first: unlinking
+    removes the name, not what it points to; O_EXCL | O_NOFOLLOW then refuse anything
+    that reappears there meanwhile.
+    """
+    _remove_quietly(path)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    return _Writer(io.FileIO(path, "wb", opener=lambda name, _: os.open(name, flags, 0o644)))
 
 
 def _remove_quietly(path: Path) -> None:

@@ -1,20 +1,17 @@
 """``python -m bench --tiny`` runs end to end: it exits 0, prints its table and writes every figure.
 
 No timing assertions: benchmarks are not tests. The benchmark starts its own servers on
-free loopback ports (see bench/servers.py) and needs the ``bench`` extra (pythonSoftIOC);
-without it the test is skipped.
+free loopback ports (see bench/servers.py) and needs the ``bench`` extra (pythonSoftIOC),
+which ``make test`` installs.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import subprocess
 import sys
 from pathlib import Path
-
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 KEYS = [
@@ -24,7 +21,6 @@ KEYS = [
 ]
 
 
-@pytest.mark.skipif(importlib.util.find_spec("softioc") is None, reason="needs the bench extra: pip install -e '.[bench]'")
 def test_tiny_benchmark_prints_a_table_and_writes_every_figure(tmp_path):
     out = tmp_path / "bench.json"
     proc = subprocess.run([sys.executable, "-m", "bench", "--tiny", "--json", str(out)], cwd=ROOT,

@@ -17,9 +17,9 @@ pytestmark = pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")
 
 @pytest.fixture(scope="module")
 def session(ioc, tmp_path_factory):
-    from beamline.session import make_session
-
     import os
+
+    from beamline.session import make_session
 
     os.environ["BEAMLINE_DATABROKER_DIR"] = str(tmp_path_factory.mktemp("client-db"))
     return make_session("BL:", live=False, timeout=10)

@@ -246,3 +246,20 @@ def test_region_binning_and_data_type(tiff):
     img = tifffile.imread(ca.full_file_name())
     assert img.shape == (240, 160) and img.dtype == np.uint16
     assert np.median(img) == pytest.approx(4000, rel=0.05)  # 2 x 2 bins of ~1000 counts
+
+
+def test_a_larger_sensor_is_served_whole(spawn_ioc):
+    """--sensor-shape sizes the frames, the files and image1:ArrayData alike."""
+    big = spawn_ioc("BIG:", time_scale=100, extra_args=["--sensor-shape", "960x1280"])
+    assert ca.get("BIG:dot:cam1:MaxSizeX_RBV") == 1280 and ca.get("BIG:dot:cam1:MaxSizeY_RBV") == 960
+    ca.setup_tiff("BIG:", str(big.data_root / "big"), "big")
+    ca.put("BIG:dot:cam1:AcquireTime", 0.01)
+    ca.acquire("BIG:")
+    img = tifffile.imread(ca.full_file_name("BIG:"))
+    assert img.shape == (960, 1280)
+    time.sleep(0.15)
+    live = ca.image1("BIG:")
+    assert np.array_equal(live, img.astype(np.int64))
+    # The spot is at the centre of this sensor too.
+    row, col = np.unravel_index(np.argmax(live), live.shape)
+    assert abs(row - 480) < 40 and abs(col - 640) < 80

@@ -1,0 +1,105 @@
+"""What the IOC exposes (issue 6 item 5): loopback only unless asked, files only in the data
+root, and PVs a client may not change.
+
+The sockets are read from the running IOC process with psutil, as ``ss -lnp`` would show
+them: what the kernel has bound, not what the IOC says it did.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+
+import psutil
+import pytest
+from caproto import ChannelType
+
+from ioc.paths import connection_file
+from ioc.process import IOCProcess
+
+from .. import ca
+from .conftest import World, answers, put_error, raw, text
+
+LOOPBACK = "127.0.0.1"
+
+
+class DefaultInterfacesIOC(IOCProcess):
+    """The IOC started as a user starts ``beamline-ioc``: no interface list in its environment
+    (IOCProcess otherwise passes EPICS_CAS_INTF_ADDR_LIST=127.0.0.1 explicitly)."""
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = dict(super().env)
+        env.pop("EPICS_CAS_INTF_ADDR_LIST")
+        return env
+
+
+def bound(pid: int) -> tuple[set[tuple[str, int]], set[tuple[str, int]]]:
+    """(TCP listening, UDP) local addresses of a process."""
+    conns = psutil.Process(pid).net_connections(kind="inet")
+    listening = {(c.laddr.ip, c.laddr.port) for c in conns
+                 if c.type == socket.SOCK_STREAM and c.status == psutil.CONN_LISTEN}
+    udp = {(c.laddr.ip, c.laddr.port) for c in conns if c.type == socket.SOCK_DGRAM}
+    return listening, udp
+
+
+def test_by_default_the_ioc_listens_on_loopback_only(own_ioc, tmp_path, monkeypatch):
+    monkeypatch.delenv("EPICS_CAS_INTF_ADDR_LIST")
+    world = World(tmp_path / "world")
+    proc = own_ioc("BS:", world, cls=DefaultInterfacesIOC)
+    listening, udp = bound(proc.pid)
+    assert listening == {(LOOPBACK, proc.port)}, "CA over TCP is served on loopback only"
+    assert (LOOPBACK, proc.port) in udp, "CA name searches are answered on loopback"
+    assert {ip for ip, _ in udp} == {LOOPBACK}, f"every UDP socket (searches, beacons) on loopback: {udp}"
+    info = json.loads(connection_file("BS:", world.root).read_text())
+    assert info["interfaces"] == [LOOPBACK] and info["port"] == proc.port
+
+
+def test_serving_a_network_is_an_explicit_option(own_ioc, tmp_path):
+    """``--interfaces 0.0.0.0`` opens the IOC to the network: it binds the wildcard address
+    only then (beacons stay on loopback here: the test's environment keeps them there)."""
+    proc = own_ioc("BN:", World(tmp_path / "world"), extra_args=["--interfaces", "0.0.0.0"])
+    listening, udp = bound(proc.pid)
+    assert listening == {("0.0.0.0", proc.port)}
+    assert ("0.0.0.0", proc.port) in udp
+    assert answers("BN:"), "still reachable on loopback"
+
+
+@pytest.fixture(scope="module")
+def br(module_ioc):
+    with module_ioc("BR:") as (proc, world):
+        yield world
+
+
+def test_file_writes_stay_in_the_data_root_the_ioc_announces(br: World):
+    world = br
+    announced = text("BR:sim:DataRoot")
+    assert announced == os.path.realpath(world.root)
+    # Every way out of the announced root: its parent, a sibling, a link, the file system root.
+    (world.root / "out").symlink_to(world.outside)
+    for path in (Path(announced).parent, world.outside, world.root / "out", "/", f"{announced}/../outside"):
+        ca.put("BR:dot:TIFF1:CreateDirectory", -5)
+        ca.put("BR:dot:TIFF1:FilePath", str(path))
+        assert ca.get("BR:dot:TIFF1:FilePathExists_RBV") == 0, path
+        assert "outside the data root" in text("BR:dot:TIFF1:WriteMessage")
+        ca.put("BR:dot:cam1:AcquireTime", 0.001)
+        ca.acquire("BR:")
+        assert text("BR:dot:TIFF1:WriteStatus") == "Write error"
+    world.assert_outside_untouched()
+    assert world.partial_files() == []
+
+
+@pytest.mark.parametrize("pv", ["sim:DataRoot", "sim:Time", "ring:current", "dot:TIFF1:FullFileName_RBV",
+                                "dot:TIFF1:FilePathExists_RBV", "dot:TIFF1:WriteMessage", "dot:image1:ArrayData",
+                                "mtr:dotx.RBV"])
+def test_read_only_pvs_refuse_puts(pv: str, br: World):
+    """The PVs whose value the IOC vouches for: where files go, what was written, the beam."""
+    # The ring and the clock follow simulated time; image1 may post the last frame late.
+    steady = pv not in ("sim:Time", "ring:current", "dot:image1:ArrayData")
+    before = raw("BR:" + pv) if steady else None
+    message = put_error("BR:" + pv, "/", ChannelType.STRING)  # any type: refused before any conversion
+    assert f"BR:{pv} is read-only" in message
+    if steady:
+        assert raw("BR:" + pv) == before
