@@ -41,6 +41,15 @@ def _pvname(fields, instance) -> str:
     return f"{fields.parent.pvname}.{instance.pvspec.name}"
 
 
+def _finite(fields, instance, value, what: str, above: float | None = None, at_least: float | None = None) -> float:
+    """``value`` as a float, or ValueError naming the field: it must be finite (and in range)."""
+    value = float(value)
+    if not math.isfinite(value) or (above is not None and value <= above) or (at_least is not None and value < at_least):
+        bound = f" > {above:g}" if above is not None else f" >= {at_least:g}" if at_least is not None else ""
+        raise ValueError(f"{_pvname(fields, instance)}: {what} must be a finite number{bound}, not {value}")
+    return value
+
+
 class MotorPosition(PvpropertyDouble):
     """``.VAL``: clients see HLM/LLM as its control limits, but refusing a target beyond them
     is the record's job (LVIO and an alarm), not a CA put error, as in the motor record."""
@@ -299,9 +308,7 @@ class SimMotor(PVGroup):
 
     @motor.fields.velocity.putter
     async def _velo_put(fields, instance, value):
-        value = float(value)
-        if not (math.isfinite(value) and value > 0):
-            raise ValueError(f"{_pvname(fields, instance)}: velocity must be a finite number > 0, not {value}")
+        value = _finite(fields, instance, value, "velocity", above=0.0)
         vmax = fields.max_velocity.value
         if vmax > 0 and value > vmax:
             raise ValueError(f"{_pvname(fields, instance)}: velocity {value} exceeds VMAX {vmax}")
@@ -309,64 +316,42 @@ class SimMotor(PVGroup):
 
     @motor.fields.seconds_to_velocity.putter
     async def _accl_put(fields, instance, value):
-        value = float(value)
-        if not (math.isfinite(value) and value >= 0):
-            raise ValueError(f"{_pvname(fields, instance)}: acceleration time must be a finite number >= 0, not {value}")
-        return value
+        return _finite(fields, instance, value, "acceleration time", at_least=0.0)
 
-    @motor.fields.user_high_limit.putter
-    async def _hlm_put(fields, instance, value):
-        value = float(value)
-        if not math.isfinite(value):
-            raise ValueError(f"{_pvname(fields, instance)}: limit must be a finite number, not {value}")
+    async def _limit_put(fields, instance, value):
+        value = _finite(fields, instance, value, "limit")
         await instance.write(value, verify_value=False)
         await fields.parent.group._publish_limits()
         return value
 
-    @motor.fields.user_low_limit.putter
-    async def _llm_put(fields, instance, value):
-        value = float(value)
-        if not math.isfinite(value):
-            raise ValueError(f"{_pvname(fields, instance)}: limit must be a finite number, not {value}")
-        await instance.write(value, verify_value=False)
-        await fields.parent.group._publish_limits()
-        return value
+    motor.fields.user_high_limit.putter(_limit_put)
+    motor.fields.user_low_limit.putter(_limit_put)
 
     @motor.fields.user_offset.putter
     async def _off_put(fields, instance, value):
-        value = float(value)
-        if not math.isfinite(value):
-            raise ValueError(f"{_pvname(fields, instance)}: offset must be a finite number, not {value}")
+        value = _finite(fields, instance, value, "offset")
         group = fields.parent.group
         await instance.write(value, verify_value=False)
         await group._write_readback(group._user_from_dial(fields.dial_readback_value.value))
         await group._publish_limits()
         return value
 
-    @motor.fields.home_forward.putter
-    async def _homf_put(fields, instance, value):
+    async def _home_put(fields, instance, value):
+        # HOMF and HOMR alike: this controller's home switch is at dial 0.
         if value:
             group = fields.parent.group
             await group._start_move(group._user_from_dial(0.0))
         return 0
 
-    @motor.fields.home_reverse.putter
-    async def _homr_put(fields, instance, value):
+    motor.fields.home_forward.putter(_home_put)
+    motor.fields.home_reverse.putter(_home_put)
+
+    async def _tweak_put(fields, instance, value):
         if value:
             group = fields.parent.group
-            await group._start_move(group._user_from_dial(0.0))
+            step = fields.tweak_step_size.value * (1 if instance.pvspec.name == "TWF" else -1)
+            await group.motor.write(group.motor.value + step)
         return 0
 
-    @motor.fields.tweak_motor_forward.putter
-    async def _twf_put(fields, instance, value):
-        if value:
-            group = fields.parent.group
-            await group.motor.write(group.motor.value + fields.tweak_step_size.value)
-        return 0
-
-    @motor.fields.tweak_motor_reverse.putter
-    async def _twr_put(fields, instance, value):
-        if value:
-            group = fields.parent.group
-            await group.motor.write(group.motor.value - fields.tweak_step_size.value)
-        return 0
+    motor.fields.tweak_motor_forward.putter(_tweak_put)
+    motor.fields.tweak_motor_reverse.putter(_tweak_put)

@@ -185,3 +185,15 @@ def test_many_clients_moving_and_watching(motors):
     time.sleep(0.2)
     ctx.disconnect()
     assert min(seen) == pytest.approx(-30) and max(seen) == pytest.approx(30)
+
+
+def test_tweak_and_home(motors):
+    x, _ = motors
+    x.set(10).wait(10)
+    epics.caput("BL:mtr:dotx.TWV", 2.5, wait=True)
+    epics.caput("BL:mtr:dotx.TWF", 1, wait=True)
+    eventually(lambda: x.position == pytest.approx(12.5) and x.motor_done_move.get() == 1)
+    epics.caput("BL:mtr:dotx.TWR", 1, wait=True)
+    eventually(lambda: x.position == pytest.approx(10.0) and x.motor_done_move.get() == 1)
+    epics.caput("BL:mtr:dotx.HOMR", 1, wait=True)
+    eventually(lambda: x.position == pytest.approx(0.0) and x.motor_done_move.get() == 1)
