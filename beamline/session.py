@@ -16,8 +16,8 @@ Configuration, by environment variable (set them before importing):
 ``BEAMLINE_PREFIX``          PV prefix of the IOC (default ``BL:``)
 ``EPICS_CA_ADDR_LIST``       where to look for it (default ``127.0.0.1``, with
                              ``EPICS_CA_AUTO_ADDR_LIST=NO``)
-``EPICS_CA_SERVER_PORT``     its port (default: the port in the connection file
-                             ``beamline-ioc --write-connection-file`` left, else 5064)
+``EPICS_CA_SERVER_PORT``     its port (default: the port in the connection file a
+                             running ``beamline-ioc`` leaves in its data root, else 5064)
 ``BEAMLINE_DATABROKER_DIR``  where runs are stored (default
                              ``~/.local/share/beamline-sim/databroker``)
 ``BEAMLINE_LIVE``            ``0`` turns off the live table, plots and progress bars
