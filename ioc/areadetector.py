@@ -23,6 +23,7 @@ NDFileTIFF, NDPluginStdArrays, NDPluginStats):
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -97,6 +98,8 @@ class Frame:
     unique_id: int
     timestamp: float  # POSIX time of the end of exposure
     attributes: dict = field(default_factory=dict)
+    #: Plugins' per-frame work done on the readout thread, by plugin port (see readout_work).
+    precomputed: dict = field(default_factory=dict)
 
 
 _ADBASE = records_group("ADBaseRecords", AD_BASE, SIM_DETECTOR)
@@ -198,6 +201,12 @@ class CamDriver(_ADBASE):
             img = np.clip(img, info.min, info.max).astype(dtype) if info else img.astype(dtype)
         return img
 
+    def _read_out(self, work: dict, *args) -> tuple[np.ndarray, dict]:
+        """Runs on the rng worker thread: the frame, then the plugins' per-frame arithmetic
+        (``work``), while the exposure is still running in wall time."""
+        img = self._make_frame(*args)
+        return img, {port: func(img) for port, func in work.items()}
+
     async def _sleep_or_stop(self, seconds: float) -> bool:
         """Wait ``seconds`` of wall time; True if a stop request arrived meanwhile."""
         if seconds <= 0:
@@ -224,21 +233,24 @@ class CamDriver(_ADBASE):
         self._bg = None
         loop = asyncio.get_running_loop()
         # The frame is computed while the exposure elapses, as photons arrive during it.
+        work = self.camera.readout_work()
         made = loop.run_in_executor(
-            self._rng_pool, self._make_frame, bg, x, y, exposure, n_exp, current,
+            self._rng_pool, self._read_out, work, bg, x, y, exposure, n_exp, current,
             self._readout_region(), NUMPY_TYPES[self.data_type.value],
         )
+        # The next frame's background, drawn on the same thread right after this frame, while
+        # the exposure still runs (drawn later, it would hold the GIL while frames are served).
         self._prepare_background()
         await self.time_remaining_rbv.write(exposure * n_exp)
         stopped = await self._sleep_or_stop(clock.wall(exposure * n_exp))
-        img = await made
+        img, precomputed = await made
         await self.time_remaining_rbv.write(0.0)
         if stopped:
             return None
         await self.detector_state_rbv.write("Readout")
         self._unique_id += 1
         return Frame(img, self._unique_id, time.time(),
-                     {"x": x, "y": y, "current_mA": current, "exposure_s": exposure * n_exp})
+                     {"x": x, "y": y, "current_mA": current, "exposure_s": exposure * n_exp}, precomputed)
 
     async def _acquisition(self) -> None:
         mode = self.image_mode.value
@@ -449,6 +461,14 @@ class PluginMixin:
         return await self.process(frame)
 
     coalesce = False
+
+    def readout_work(self):
+        """A function of the frame's pixels to run on the readout thread, or None.
+
+        The frame is fully determined when its exposure starts, so a plugin's arithmetic can
+        overlap the exposure; its ``process`` then only publishes (``frame.precomputed``).
+        """
+        return None
 
     async def describe_array(self, shape: tuple[int, int], dtype: np.dtype) -> None:
         """ArraySize*/NDimensions/DataType readbacks of the array last received."""
@@ -790,11 +810,18 @@ class Stats(PluginMixin, records_group("NDStatsRecords", ND_PLUGIN_BASE, ND_STAT
     compute_centroid = pvproperty(put=echo_to_readback, **_kw(ND_STATS, "ComputeCentroid", value="Yes"))
     compute_statistics = pvproperty(put=echo_to_readback, **_kw(ND_STATS, "ComputeStatistics", value="Yes"))
 
+    def readout_work(self):
+        if not (self.enabled and (index(self.compute_statistics) or index(self.compute_centroid))):
+            return None
+        return functools.partial(physics.stats, centroid_threshold=self.centroid_threshold.value)
+
     async def process(self, frame: Frame) -> str | None:
         if not (index(self.compute_statistics) or index(self.compute_centroid)):
             return None
-        loop = asyncio.get_running_loop()
-        s = await loop.run_in_executor(None, physics.stats, frame.data, self.centroid_threshold.value)
+        s = frame.precomputed.get(self.port_name)
+        if s is None:  # settings changed during the exposure, or a frame not from the driver
+            loop = asyncio.get_running_loop()
+            s = await loop.run_in_executor(None, physics.stats, frame.data, self.centroid_threshold.value)
         ts = frame.timestamp
         if index(self.compute_statistics):
             for chan, key in ((self.total_rbv, "total"), (self.net_rbv, "net"), (self.min_value_rbv, "min"),
@@ -832,6 +859,15 @@ class Camera(PVGroup):
 
     def plugins(self) -> list[PluginMixin]:
         return [self.tiff, self.image, self.stats]
+
+    def readout_work(self) -> dict:
+        """The plugins' per-frame work to do on the readout thread, by plugin port."""
+        work = {}
+        for plugin in self.plugins():
+            func = plugin.readout_work() if plugin.wired_to(DRIVER_PORT) else None
+            if func is not None:
+                work[plugin.port_name] = func
+        return work
 
     def port_names(self) -> list[str]:
         return [DRIVER_PORT] + [p.port_name for p in self.plugins()]
