@@ -67,6 +67,16 @@ def text(value) -> str:
     return str(value)
 
 
+async def post(chan, value, **metadata) -> None:
+    """Write ``value`` to a readback only if it changed, as asyn posts only changed
+    parameters: a frame then costs its monitors only what it changed."""
+    current = chan.value
+    if isinstance(current, np.ndarray) or isinstance(value, np.ndarray) or current != value:
+        await chan.write(value, **metadata)
+    elif metadata.get("severity") is not None and chan.alarm.severity != metadata["severity"]:
+        await chan.write(value, **metadata)
+
+
 def _kw(records, suffix: str, **extra) -> dict:
     kw = pv_kwargs(find(records, suffix))
     kw.update(extra)
@@ -151,9 +161,9 @@ class CamDriver(_ADBASE):
         return self._task is not None and not self._task.done()
 
     async def set_state(self, state: str, message: str | None = None) -> None:
-        await self.detector_state_rbv.write(state)
+        await post(self.detector_state_rbv, state)
         if message is not None:
-            await self.status_message_rbv.write(utf8_fit(message, self.status_message_rbv.max_length))
+            await post(self.status_message_rbv, utf8_fit(message, self.status_message_rbv.max_length))
 
     def discard_prepared_background(self) -> None:
         self._bg = None
@@ -269,7 +279,7 @@ class CamDriver(_ADBASE):
                 n += 1
                 await self.array_counter_rbv.write(self.array_counter_rbv.value + 1)
                 await self.num_images_counter_rbv.write(n)
-                await self.num_exposures_counter_rbv.write(self.num_exposures.value)
+                await post(self.num_exposures_counter_rbv, self.num_exposures.value)
                 if index(self.array_callbacks):
                     problem = await self.camera.deliver(frame)
                     if problem:
@@ -525,10 +535,10 @@ class FileTIFF(PluginMixin, records_group("NDFileTIFFRecords", ND_PLUGIN_BASE, N
 
     async def report(self, ok: bool, message: str) -> None:
         """Set WriteStatus/WriteMessage (and their alarms) as NDPluginFile does."""
-        await self.write_status.write("Write OK" if ok else "Write error",
-                                      status=AlarmStatus.NO_ALARM if ok else AlarmStatus.WRITE,
-                                      severity=AlarmSeverity.NO_ALARM if ok else AlarmSeverity.MAJOR_ALARM)
-        await self.write_message.write(utf8_fit(message, self.write_message.max_length))
+        await post(self.write_status, "Write OK" if ok else "Write error",
+                   status=AlarmStatus.NO_ALARM if ok else AlarmStatus.WRITE,
+                   severity=AlarmSeverity.NO_ALARM if ok else AlarmSeverity.MAJOR_ALARM)
+        await post(self.write_message, utf8_fit(message, self.write_message.max_length))
 
     async def check_path(self, path: str) -> tuple[bool, str]:
         """Validate FilePath (creating it per CreateDirectory); update FilePathExists_RBV."""
