@@ -8,8 +8,22 @@ import time
 
 import epics
 import numpy as np
-from caproto import ChannelType, ErrorResponseReceived
+from caproto import CaprotoError, ChannelType, ErrorResponseReceived
 from caproto.sync import client as sync
+
+
+def _sync(call, *args, **kwargs):
+    """A caproto sync-client call, retried once over a fresh connection: the client keeps
+    its circuits between calls, and one to an IOC since restarted on the same port fails
+    once ("Disconnected during initialization") and is dropped."""
+    try:
+        return call(*args, **kwargs)
+    except ErrorResponseReceived:
+        raise
+    except CaprotoError as exc:
+        if "Disconnected during initialization" not in str(exc):
+            raise
+        return call(*args, **kwargs)
 
 
 def get(pv: str, **kwargs):
@@ -24,9 +38,9 @@ def get_str(pv: str) -> str:
     Read with caproto: pyepics re-requests a char waveform with the element count of its
     last monitor update, which truncates a string that has since grown.
     """
-    response = sync.read(pv, data_type="native", timeout=5)
+    response = _sync(sync.read, pv, data_type="native", timeout=5)
     if response.data_type == ChannelType.ENUM:
-        response = sync.read(pv, data_type=ChannelType.STRING, timeout=5)
+        response = _sync(sync.read, pv, data_type=ChannelType.STRING, timeout=5)
     data = response.data
     if isinstance(data, np.ndarray):
         return bytes(data).split(b"\0", 1)[0].decode("latin-1")
@@ -40,14 +54,14 @@ def put(pv: str, value, wait: bool = True, timeout: float = 10.0) -> None:
 def put_error(pv: str, value) -> str:
     """Put with completion via caproto; the server's error message, or '' if it accepted the put."""
     try:
-        sync.write(pv, value, notify=True, timeout=5)
+        _sync(sync.write, pv, value, notify=True, timeout=5)
     except ErrorResponseReceived as exc:
         return exc.args[0].error_message.decode("latin-1").rstrip("\0")
     return ""
 
 
 def severity(pv: str) -> int:
-    return int(sync.read(pv, data_type="time", timeout=5).metadata.severity)
+    return int(_sync(sync.read, pv, data_type="time", timeout=5).metadata.severity)
 
 
 def acquire(prefix: str = "BL:", timeout: float = 30.0) -> None:
