@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from ioc.paths import default_data_root
-from ioc.process import IOCProcess
+from ioc.process import IOCProcess, environment
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "non_scalar_data.ipynb"
@@ -35,14 +35,7 @@ def execute_notebook(path: Path, output_dir: Path, env: dict[str, str | None], t
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
-    env = {"MPLBACKEND": None, **env}
-    saved = {key: os.environ.get(key) for key in env}
-    for key, value in env.items():  # the kernel inherits this environment
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    try:
+    with environment({"MPLBACKEND": None, **env}):  # the kernel inherits this environment
         # The kernel's ZMQ channels bind 127.0.0.1 only (jupyter_client's default), on free ports.
         client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                                 resources={"metadata": {"path": str(path.parent)}})
@@ -53,12 +46,6 @@ def execute_notebook(path: Path, output_dir: Path, env: dict[str, str | None], t
             executed = output_dir / path.name
             nbformat.write(nb, executed)
             save_figures(nb, output_dir, path.stem)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
     return executed
 
 

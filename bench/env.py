@@ -21,8 +21,7 @@ def configure(n_ports: int) -> list[int]:
     if _PORTS:
         return list(_PORTS)
     _PORTS.extend(free_port() for _ in range(n_ports))
-    os.environ.update(ca_environment(_PORTS[0]))
-    os.environ["EPICS_CA_ADDR_LIST"] = " ".join(f"127.0.0.1:{port}" for port in _PORTS)
+    os.environ.update(ca_environment(_PORTS[0], search_ports=_PORTS))
     os.environ["BEAMLINE_LIVE"] = "0"
     os.environ.setdefault("MPLBACKEND", "Agg")
     return list(_PORTS)

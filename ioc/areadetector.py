@@ -375,6 +375,10 @@ class CamDriver(_ADBASE):
             # An empty frame would break every plugin: refuse, naming what to change.
             raise ValueError(f"{instance.pvname}: {value} leaves no pixels to read out (region "
                              f"{size_x} x {size_y} binned {bin_x} x {bin_y}); reduce the binning or enlarge the region")
+        return await self._apply_geometry(instance, value)
+
+    async def _apply_geometry(self, instance, value):
+        """Accept a setting that shapes the frame: echo it, then recompute ArraySize*_RBV."""
         await echo_to_readback(self, instance, value)
         await instance.write(value, verify_value=False)
         await self.update_geometry()
@@ -406,10 +410,7 @@ class CamDriver(_ADBASE):
 
     @data_type.putter
     async def data_type(self, instance, value):
-        await echo_to_readback(self, instance, value)
-        await instance.write(value, verify_value=False)
-        await self.update_geometry()
-        return value
+        return await self._apply_geometry(instance, value)
 
     @color_mode.putter
     async def color_mode(self, instance, value):

@@ -7,13 +7,34 @@ stays on 127.0.0.1.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+
+@contextlib.contextmanager
+def environment(changes: dict[str, str | None]) -> Iterator[None]:
+    """Set environment variables (None unsets one) for the duration of a block."""
+    saved = {key: os.environ.get(key) for key in changes}
+    _set_environment(changes)
+    try:
+        yield
+    finally:
+        _set_environment(saved)
+
+
+def _set_environment(values: dict[str, str | None]) -> None:
+    for key, value in values.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 def free_port() -> int:
@@ -31,9 +52,17 @@ def free_port() -> int:
     raise RuntimeError("no free port for both TCP and UDP on 127.0.0.1")
 
 
-def ca_environment(port: int) -> dict[str, str]:
-    """EPICS variables that confine a CA server and its clients to loopback on ``port``."""
-    return {
+def ca_address_list(ports: list[int]) -> str:
+    """An ``EPICS_CA_ADDR_LIST`` that searches 127.0.0.1 on each of ``ports``."""
+    return " ".join(f"127.0.0.1:{port}" for port in ports)
+
+
+def ca_environment(port: int, search_ports: list[int] | None = None) -> dict[str, str]:
+    """EPICS variables that confine a CA server and its clients to loopback on ``port``.
+
+    A client given ``search_ports`` looks for its PVs on each of them (several IOCs).
+    """
+    env = {
         "EPICS_CAS_INTF_ADDR_LIST": "127.0.0.1",
         "EPICS_CAS_AUTO_BEACON_ADDR_LIST": "NO",
         "EPICS_CAS_BEACON_ADDR_LIST": "127.255.255.255",
@@ -44,6 +73,9 @@ def ca_environment(port: int) -> dict[str, str]:
         # A 480 x 640 x 4-byte frame, with room for larger sensors.
         "EPICS_CA_MAX_ARRAY_BYTES": str(64 * 1024 * 1024),
     }
+    if search_ports:
+        env["EPICS_CA_ADDR_LIST"] = ca_address_list(search_ports)
+    return env
 
 
 class IOCProcess:
@@ -109,9 +141,7 @@ class IOCProcess:
         deadline = time.monotonic() + timeout
         pv = f"{self.prefix}dot:cam1:Acquire_RBV"
         last_error: Exception | None = None
-        saved = {k: os.environ.get(k) for k in self.env}
-        os.environ.update(self.env)  # caproto's sync client reads the address list from here
-        try:
+        with environment(self.env):  # caproto's sync client reads the address list from here
             while time.monotonic() < deadline:
                 if self.proc is not None and self.proc.poll() is not None:
                     raise RuntimeError(f"the IOC exited with status {self.proc.returncode} while starting"
@@ -122,12 +152,6 @@ class IOCProcess:
                 except Exception as exc:  # not up yet
                     last_error = exc
                     time.sleep(0.1)
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
         self.stop()
         raise RuntimeError(f"the IOC did not answer {pv} on port {self.port} within {timeout} s: {last_error}")
 
@@ -139,9 +163,7 @@ class IOCProcess:
         if self.alive():
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(10)
-        if self._log:
-            self._log.close()
-            self._log = None
+        self._close_log()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the IOC by its PID: SIGINT (as Ctrl-C), then SIGKILL if it lingers."""
@@ -154,6 +176,9 @@ class IOCProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout)
+        self._close_log()
+
+    def _close_log(self) -> None:
         if self._log:
             self._log.close()
             self._log = None

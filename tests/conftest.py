@@ -18,8 +18,7 @@ import pytest
 from ioc.process import IOCProcess, ca_environment, free_port
 
 PORTS = [free_port() for _ in range(4)]
-os.environ.update(ca_environment(PORTS[0]))
-os.environ["EPICS_CA_ADDR_LIST"] = " ".join(f"127.0.0.1:{port}" for port in PORTS)
+os.environ.update(ca_environment(PORTS[0], search_ports=PORTS))
 os.environ["BEAMLINE_LIVE"] = "0"
 os.environ.setdefault("MPLBACKEND", "Agg")
 

@@ -22,13 +22,13 @@ from caproto import CaprotoError, CaprotoTimeoutError, ChannelType, ErrorRespons
 from caproto.sync import client as sync
 from caproto.threading.client import Context
 
-from ioc.process import IOCProcess, free_port
+from ioc.process import IOCProcess, ca_address_list, free_port
 
 from .. import ca
 from ..conftest import have_root
 
 RELIABILITY_PORTS = [free_port() for _ in range(3)]
-os.environ["EPICS_CA_ADDR_LIST"] += "".join(f" 127.0.0.1:{port}" for port in RELIABILITY_PORTS)
+os.environ["EPICS_CA_ADDR_LIST"] += " " + ca_address_list(RELIABILITY_PORTS)
 
 TIME_SCALE = 100.0
 CLEAN_EXIT = (0, -2, 130)  # SIGINT (as Ctrl-C) ends the IOC cleanly; anything else is a crash
