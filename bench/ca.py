@@ -169,7 +169,7 @@ def server_accepts_new_clients(pvname: str, timeout: float = 5.0) -> bool:
     from caproto.sync.client import read
 
     try:
-        read(pvname, timeout=timeout)
+        read(pvname, timeout=timeout, repeater=False)
         return True
     except Exception:
         return False

@@ -141,13 +141,16 @@ class IOCProcess:
         deadline = time.monotonic() + timeout
         pv = f"{self.prefix}dot:cam1:Acquire_RBV"
         last_error: Exception | None = None
-        with environment(self.env):  # caproto's sync client reads the address list from here
+        # caproto's sync client reads the address list from the environment. No repeater: it
+        # would spawn one bound to every interface (0.0.0.0:5065) that outlives us; beacons
+        # are not needed on loopback.
+        with environment(self.env):
             while time.monotonic() < deadline:
                 if self.proc is not None and self.proc.poll() is not None:
                     raise RuntimeError(f"the IOC exited with status {self.proc.returncode} while starting"
                                        + (f"; see {self.log_path}" if self.log_path else ""))
                 try:
-                    read(pv, timeout=1.0)
+                    read(pv, timeout=1.0, repeater=False)
                     return
                 except Exception as exc:  # not up yet
                     last_error = exc

@@ -38,9 +38,9 @@ def get_str(pv: str) -> str:
     Read with caproto: pyepics re-requests a char waveform with the element count of its
     last monitor update, which truncates a string that has since grown.
     """
-    response = _sync(sync.read, pv, data_type="native", timeout=5)
+    response = _sync(sync.read, pv, data_type="native", timeout=5, repeater=False)
     if response.data_type == ChannelType.ENUM:
-        response = _sync(sync.read, pv, data_type=ChannelType.STRING, timeout=5)
+        response = _sync(sync.read, pv, data_type=ChannelType.STRING, timeout=5, repeater=False)
     data = response.data
     if isinstance(data, np.ndarray):
         return bytes(data).split(b"\0", 1)[0].decode("latin-1")
@@ -54,14 +54,14 @@ def put(pv: str, value, wait: bool = True, timeout: float = 10.0) -> None:
 def put_error(pv: str, value) -> str:
     """Put with completion via caproto; the server's error message, or '' if it accepted the put."""
     try:
-        _sync(sync.write, pv, value, notify=True, timeout=5)
+        _sync(sync.write, pv, value, notify=True, timeout=5, repeater=False)
     except ErrorResponseReceived as exc:
         return exc.args[0].error_message.decode("latin-1").rstrip("\0")
     return ""
 
 
 def severity(pv: str) -> int:
-    return int(_sync(sync.read, pv, data_type="time", timeout=5).metadata.severity)
+    return int(_sync(sync.read, pv, data_type="time", timeout=5, repeater=False).metadata.severity)
 
 
 def acquire(prefix: str = "BL:", timeout: float = 30.0) -> None:

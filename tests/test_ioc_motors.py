@@ -139,8 +139,8 @@ def test_velocity_must_be_positive(ioc):
 
     for bad in (0.0, -1.0, float("nan")):
         with pytest.raises(ErrorResponseReceived, match=r"BL:mtr:doty\.VELO: velocity must be a finite number > 0"):
-            write("BL:mtr:doty.VELO", bad, notify=True, timeout=5)
-    assert read("BL:mtr:doty.VELO").data[0] == 20.0
+            write("BL:mtr:doty.VELO", bad, notify=True, timeout=5, repeater=False)
+    assert read("BL:mtr:doty.VELO", repeater=False).data[0] == 20.0
 
 
 def test_set_use_switch_redefines_position_without_moving(motors):

@@ -185,7 +185,7 @@ def put_error(name: str, value, data_type: ChannelType | None = None) -> str:
     as another type, as a client with a wrong idea of the PV would."""
     for attempt in range(4):
         try:
-            sync.write(name, value, notify=True, timeout=5, data_type=data_type)
+            sync.write(name, value, notify=True, timeout=5, data_type=data_type, repeater=False)
             return ""
         except ErrorResponseReceived as exc:
             return exc.args[0].error_message.decode("latin-1").rstrip("\0")

@@ -78,7 +78,7 @@ def answers(prefix: str, timeout: float = 5.0) -> bool:
     from caproto.sync.client import read
 
     try:
-        read(prefix + CURRENT, timeout=timeout)
+        read(prefix + CURRENT, timeout=timeout, repeater=False)
         return True
     except Exception:
         return False
