@@ -31,7 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench $(ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check ioc beamline tests bench
+	$(BIN)/ruff check ioc beamline beamline_shared tests bench
 
 clean:
 	rm -rf $(VENV) output .pytest_cache

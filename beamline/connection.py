@@ -6,7 +6,7 @@ import os
 import time
 from collections.abc import Iterable
 
-from ioc.paths import read_connection_file
+from beamline_shared.paths import read_connection_file
 
 CA_DEFAULTS = {
     "EPICS_CA_AUTO_ADDR_LIST": "NO",

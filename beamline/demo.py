@@ -17,8 +17,8 @@ import sys
 import time
 from pathlib import Path
 
-from ioc.paths import default_data_root
-from ioc.process import IOCProcess, environment
+from beamline_shared.launcher import IOCProcess, environment
+from beamline_shared.paths import default_data_root
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "non_scalar_data.ipynb"

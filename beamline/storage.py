@@ -54,7 +54,7 @@ from databroker.core import discover_handlers
 from databroker.utils import ALL, wrap_in_deprecated_doct
 from event_model import DataNotAccessible
 
-from ioc.paths import default_data_root
+from beamline_shared.paths import default_data_root
 
 from .handlers import AreaDetectorTiffHandler
 

@@ -1,7 +1,7 @@
 """caproto alone, for the CA rows: the same waveform as :mod:`bench.softioc_server`, served by caproto.
 
 Run as ``python -m bench.caproto_server DEVICE ROWS COLS`` with the CA server environment
-of :func:`ioc.process.ca_environment`. Same PVs as the C reference (``ArrayData``,
+of :func:`beamline_shared.launcher.ca_environment`. Same PVs as the C reference (``ArrayData``,
 ``Post``, ``Posts``; ``Post`` = 1 posts as fast as it can, N > 1 posts N arrays per second)
 and the same caproto tuning as the beamline IOC
 (:mod:`ioc.caproto_tuning`): it shows what caproto itself delivers when the arrays are

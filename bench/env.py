@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from ioc.process import ca_environment, free_port
+from beamline_shared.launcher import ca_environment, free_port
 
 _PORTS: list[int] = []
 

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from ioc.process import IOCProcess, ca_environment
+from beamline_shared.launcher import IOCProcess, ca_environment
 
 # What the caproto server logs when its subscription loop breaks (see the CA rows).
 SERVER_ERRORS = re.compile(r"Traceback|RuntimeError|deque mutated|Error|Dropped \d+ responses", re.IGNORECASE)

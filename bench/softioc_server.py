@@ -1,7 +1,7 @@
 """The reference C server for the CA rows: one waveform on an EPICS C IOC (pythonSoftIOC).
 
 Run as ``python -m bench.softioc_server DEVICE ROWS COLS`` with the CA server environment
-of :func:`ioc.process.ca_environment` (loopback, its own port). It serves
+of :func:`beamline_shared.launcher.ca_environment` (loopback, its own port). It serves
 
 * ``DEVICE:ArrayData`` - waveform of ROWS x COLS int32 (``softioc.builder.WaveformIn``);
 * ``DEVICE:Post`` - write 1 to post new arrays from a thread as fast as it can, 0 to stop;

@@ -1,3 +1,3 @@
-from .beamline import main
+from .app import main
 
 main()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from caproto import ChannelType
 
-from .beamline import DEFAULT_PREFIX, BeamlineIOC
+from .app import DEFAULT_PREFIX, BeamlineIOC
 
 GROUPS = [
     ("mtr:dotx", "motor record, spot x (mm); all motor-record fields: .VAL .RBV .DMOV .STOP .VELO .HLM ..."),

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ioc.process import IOCProcess, ca_environment, free_port
+from beamline_shared.launcher import IOCProcess, ca_environment, free_port
 
 PORTS = [free_port() for _ in range(4)]
 os.environ.update(ca_environment(PORTS[0], search_ports=PORTS))

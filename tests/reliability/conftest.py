@@ -22,7 +22,7 @@ from caproto import CaprotoError, CaprotoTimeoutError, ChannelType, ErrorRespons
 from caproto.sync import client as sync
 from caproto.threading.client import Context
 
-from ioc.process import IOCProcess, ca_address_list, free_port
+from beamline_shared.launcher import IOCProcess, ca_address_list, free_port
 
 from .. import ca
 from ..conftest import have_root

@@ -363,7 +363,7 @@ def kill_mid_count(ns: dict, ioc, num: int = 150, after_events: int = 20, delay:
 
 def restart(ioc, **overrides):
     """A new IOC process like ``ioc`` (same prefix, data root, port, log), started."""
-    from ioc.process import IOCProcess
+    from beamline_shared.launcher import IOCProcess
 
     kwargs = dict(prefix=ioc.prefix, data_root=ioc.data_root, port=ioc.port, time_scale=ioc.time_scale,
                   seed=ioc.seed, extra_args=ioc.extra_args, log_path=ioc.log_path)
@@ -503,7 +503,7 @@ def soak(minutes: float, n_clients: int, time_scale: float, kill_every: int = 3,
     ``kill_every``-th cycle then kills the IOC mid-count and restarts it. Between kills the
     same IOC process serves every cycle, so its memory is watched across cycles.
     """
-    from ioc.process import IOCProcess, ca_environment, free_port
+    from beamline_shared.launcher import IOCProcess, ca_environment, free_port
 
     port = free_port()
     os.environ.update(ca_environment(port))  # before any CA client library reads it

@@ -42,9 +42,9 @@ from caproto.server import PVGroup, pvproperty
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from beamline_shared.launcher import IOCProcess
 from ioc.adcore_records import Record
-from ioc.beamline import _shape
-from ioc.process import IOCProcess
+from ioc.app import _shape
 from ioc.records import check_put, harden, pv_kwargs
 from ioc.tiffwriter import TemplateError, WriteError, check_template, format_template, resolve_directory
 

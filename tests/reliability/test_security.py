@@ -16,8 +16,8 @@ import psutil
 import pytest
 from caproto import ChannelType
 
-from ioc.paths import connection_file
-from ioc.process import IOCProcess
+from beamline_shared.launcher import IOCProcess
+from beamline_shared.paths import connection_file
 
 from .. import ca
 from .conftest import World, answers, put_error, raw, text

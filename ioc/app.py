@@ -17,10 +17,11 @@ from textwrap import dedent
 import numpy as np
 from caproto.server import PVGroup, SubGroup, run, template_arg_parser
 
+from beamline_shared.paths import connection_file, default_data_root
+
 from . import caproto_tuning
 from .areadetector import Camera
 from .motor import SimMotor
-from .paths import connection_file, default_data_root
 from .physics import SENSOR_SHAPE, ConstantRing, TopUp
 from .records import harden
 from .ring import RING_MODES, RingCurrent, SimControls

@@ -1,0 +1,49 @@
+"""``dot:``: the camera driver and its plugin chain."""
+
+from __future__ import annotations
+
+from caproto.server import PVGroup, SubGroup
+
+from .common import DRIVER_PORT, Frame
+from .driver import CamDriver
+from .image import StdArrays
+from .plugin import PluginMixin
+from .stats import Stats
+from .tiff import FileTIFF
+
+
+class Camera(PVGroup):
+    """``dot:``: the camera driver and its plugin chain."""
+
+    cam = SubGroup(CamDriver, prefix="cam1:")
+    tiff = SubGroup(FileTIFF, prefix="TIFF1:")
+    image = SubGroup(StdArrays, prefix="image1:")
+    stats = SubGroup(Stats, prefix="Stats1:")
+
+    def plugins(self) -> list[PluginMixin]:
+        return [self.tiff, self.image, self.stats]
+
+    def readout_work(self) -> dict:
+        """The plugins' per-frame work to do on the readout thread, by plugin port."""
+        work = {}
+        for plugin in self.plugins():
+            func = plugin.readout_work() if plugin.wired_to(DRIVER_PORT) else None
+            if func is not None:
+                work[plugin.port_name] = func
+        return work
+
+    def port_names(self) -> list[str]:
+        return [DRIVER_PORT] + [p.port_name for p in self.plugins()]
+
+    async def deliver(self, frame: Frame) -> str | None:
+        """Hand a frame to every plugin wired to the driver; the first error, if any."""
+        problems = []
+        for plugin in self.plugins():
+            if plugin.wired_to(DRIVER_PORT):
+                try:
+                    problem = await plugin.receive(frame)
+                except Exception as exc:  # a plugin's bug must not stop the camera
+                    problem = f"{plugin.prefix}: {type(exc).__name__}: {exc}"
+                if problem:
+                    problems.append(problem)
+        return problems[0] if problems else None

@@ -1,0 +1,83 @@
+"""What the driver and its plugins share: the driver's port, limits, enum/text helpers, the NDArray."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..records import find, pv_kwargs
+
+DRIVER_PORT = "DOT1"
+MAX_EXPOSURE = 3600.0  # s; longer is surely a typo (the put is refused)
+MAX_IMAGES = 1_000_000
+
+NUMPY_TYPES = {
+    "Int8": np.int8, "UInt8": np.uint8, "Int16": np.int16, "UInt16": np.uint16, "Int32": np.int32,
+    "UInt32": np.uint32, "Int64": np.int64, "UInt64": np.uint64, "Float32": np.float32, "Float64": np.float64,
+}
+
+
+def index(chan) -> int:
+    """The index of an enum PV's current value."""
+    value = chan.value
+    return chan.enum_strings.index(value) if isinstance(value, str) else int(value)
+
+
+def enum_index(chan, value) -> int:
+    """The index of ``value`` (a string or number) among an enum PV's strings."""
+    return chan.enum_strings.index(value) if isinstance(value, str) else int(value)
+
+
+def text(value) -> str:
+    """A char-waveform value as a str (caproto hands over str, or bytes: UTF-8 on the wire)."""
+    if isinstance(value, (bytes, bytearray)):
+        value = bytes(value).split(b"\0", 1)[0].decode("utf-8", errors="replace")
+    return str(value)
+
+
+async def post(chan, value, **metadata) -> None:
+    """Write ``value`` to a readback only if it changed, as asyn posts only changed
+    parameters: a frame then costs its monitors only what it changed."""
+    current = chan.value
+    if isinstance(current, np.ndarray) or isinstance(value, np.ndarray) or current != value:
+        await chan.write(value, **metadata)
+    elif metadata.get("severity") is not None and chan.alarm.severity != metadata["severity"]:
+        await chan.write(value, **metadata)
+
+
+def kw(records, suffix: str, **extra) -> dict:
+    kwargs = pv_kwargs(find(records, suffix))
+    kwargs.update(extra)
+    return kwargs
+
+
+def finite(pvname: str, value, low: float, high: float, what: str) -> float:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{pvname}: {what} must be a number, not {value!r}") from None
+    if not math.isfinite(value) or not (low <= value <= high):
+        raise ValueError(f"{pvname}: {what} must be between {low:g} and {high:g}, not {value}")
+    return value
+
+
+def integer(pvname: str, value, low: int, high: int, what: str) -> int:
+    number = finite(pvname, value, low, high, what)
+    if number != int(number):
+        raise ValueError(f"{pvname}: {what} must be a whole number, not {value}")
+    return int(number)
+
+
+@dataclass
+class Frame:
+    """An NDArray: one image and its attributes, as the driver hands it to plugins."""
+
+    data: np.ndarray
+    unique_id: int
+    timestamp: float  # POSIX time of the end of exposure
+    attributes: dict = field(default_factory=dict)
+    #: Plugins' per-frame work done on the readout thread, by plugin port (see readout_work).
+    precomputed: dict = field(default_factory=dict)
+

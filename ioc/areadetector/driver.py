@@ -1,0 +1,349 @@
+"""``cam1:``: the camera driver (ADDriver + simDetector records)."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+import numpy as np
+from caproto.server import pvproperty
+
+from .. import physics
+from ..adcore_records import AD_BASE, SIM_DETECTOR
+from ..records import echo_to_readback, records_group, sync_readbacks, utf8_fit
+from .common import (
+    DRIVER_PORT,
+    MAX_EXPOSURE,
+    MAX_IMAGES,
+    NUMPY_TYPES,
+    Frame,
+    enum_index,
+    finite,
+    index,
+    integer,
+    kw,
+    post,
+)
+
+if TYPE_CHECKING:
+    from .camera import Camera
+
+_ADBASE = records_group("ADBaseRecords", AD_BASE, SIM_DETECTOR)
+
+
+class CamDriver(_ADBASE):
+    """``cam1:``: the camera driver (ADDriver + simDetector records)."""
+
+    acquire = pvproperty(**kw(AD_BASE, "Acquire"))
+    acquire_time = pvproperty(**kw(AD_BASE, "AcquireTime", value=0.1, units="s", precision=4,
+                                    lower_ctrl_limit=0.0, upper_ctrl_limit=MAX_EXPOSURE))
+    acquire_period = pvproperty(**kw(AD_BASE, "AcquirePeriod", units="s", precision=4,
+                                      lower_ctrl_limit=0.0, upper_ctrl_limit=MAX_EXPOSURE))
+    num_images = pvproperty(**kw(AD_BASE, "NumImages", value=1, lower_ctrl_limit=1, upper_ctrl_limit=MAX_IMAGES))
+    num_exposures = pvproperty(**kw(AD_BASE, "NumExposures", value=1, lower_ctrl_limit=1, upper_ctrl_limit=1000))
+    array_counter = pvproperty(**kw(AD_BASE, "ArrayCounter"))
+    min_x = pvproperty(**kw(AD_BASE, "MinX"))
+    min_y = pvproperty(**kw(AD_BASE, "MinY"))
+    size_x = pvproperty(**kw(AD_BASE, "SizeX"))
+    size_y = pvproperty(**kw(AD_BASE, "SizeY"))
+    bin_x = pvproperty(**kw(AD_BASE, "BinX", value=1))
+    bin_y = pvproperty(**kw(AD_BASE, "BinY", value=1))
+    data_type = pvproperty(**kw(AD_BASE, "DataType", value="UInt32"))
+    color_mode = pvproperty(**kw(AD_BASE, "ColorMode", value="Mono"))
+    trigger_mode = pvproperty(**kw(AD_BASE, "TriggerMode"))
+    image_mode = pvproperty(**kw(AD_BASE, "ImageMode", value="Single"))
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._task: asyncio.Task | None = None
+        self._stop: asyncio.Event | None = None  # created on the server's loop, at startup
+        self._rng_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dot-rng")
+        self._bg: asyncio.Future | None = None
+        self._bg_shape: tuple[int, int] | None = None
+        self._unique_id = 0
+
+    # -- helpers -------------------------------------------------------------------
+
+    @property
+    def camera(self) -> Camera:
+        return self.parent
+
+    @property
+    def sim(self):
+        return self.parent.parent
+
+    @property
+    def acquiring(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def set_state(self, state: str, message: str | None = None) -> None:
+        await post(self.detector_state_rbv, state)
+        if message is not None:
+            await post(self.status_message_rbv, utf8_fit(message, self.status_message_rbv.max_length))
+
+    def discard_prepared_background(self) -> None:
+        self._bg = None
+
+    def _prepare_background(self) -> None:
+        """Draw the next frame's background noise on the worker thread while the camera idles."""
+        shape = self.sim.sensor_shape
+        loop = asyncio.get_running_loop()
+        self._bg = loop.run_in_executor(self._rng_pool, physics.background, self.sim.rng, shape)
+        self._bg_shape = shape
+
+    async def update_geometry(self) -> None:
+        """Recompute ArraySize*_RBV from the region of interest and binning."""
+        _, _, size_x, size_y, bin_x, bin_y = self._readout_region()
+        nx, ny = size_x // bin_x, size_y // bin_y
+        nptype = NUMPY_TYPES[self.data_type.value]
+        await self.array_size_x_rbv.write(nx)
+        await self.array_size_y_rbv.write(ny)
+        await self.array_size_z_rbv.write(0)
+        await self.array_size_rbv.write(nx * ny * np.dtype(nptype).itemsize)
+
+    def _readout_region(self, **new) -> tuple[int, int, int, int, int, int]:
+        """(MinX, MinY, SizeX, SizeY, BinX, BinY) the sensor reads out, the region clipped to the
+        sensor as ADDriver does; ``new`` overrides settings (by attribute) to try a put first."""
+        rows, cols = self.sim.sensor_shape
+        setting = {name: new.get(name, getattr(self, name).value)
+                   for name in ("min_x", "min_y", "size_x", "size_y", "bin_x", "bin_y")}
+        min_x, min_y = min(setting["min_x"], cols - 1), min(setting["min_y"], rows - 1)
+        size_x = min(setting["size_x"], cols - min_x)
+        size_y = min(setting["size_y"], rows - min_y)
+        return min_x, min_y, size_x, size_y, setting["bin_x"], setting["bin_y"]
+
+    # -- acquisition ---------------------------------------------------------------
+
+    def _make_frame(self, bg, x, y, exposure, n_exposures, current, region, dtype) -> np.ndarray:
+        """Runs on the rng worker thread: the physics, then the sensor readout."""
+        rng = self.sim.rng
+        shape = self.sim.sensor_shape
+        if bg is None or n_exposures != 1 or bg.shape != shape:
+            bg = rng.poisson(physics.BACKGROUND * n_exposures, shape).astype(np.uint32)
+        img = physics.frame(rng, x, y, exposure * n_exposures, current, shape, bg=bg)
+        img = physics.roi_bin(img, *region)
+        if dtype is not np.uint32:
+            info = np.iinfo(dtype) if np.issubdtype(dtype, np.integer) else None
+            img = np.clip(img, info.min, info.max).astype(dtype) if info else img.astype(dtype)
+        return img
+
+    def _read_out(self, work: dict, *args) -> tuple[np.ndarray, dict]:
+        """Runs on the rng worker thread: the frame, then the plugins' per-frame arithmetic
+        (``work``), while the exposure is still running in wall time."""
+        img = self._make_frame(*args)
+        return img, {port: func(img) for port, func in work.items()}
+
+    async def _sleep_or_stop(self, seconds: float) -> bool:
+        """Wait ``seconds`` of wall time; True if a stop request arrived meanwhile."""
+        if seconds <= 0:
+            return self._stop.is_set()
+        try:
+            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
+            return True
+        except asyncio.TimeoutError:
+            return False
+
+    async def _acquire_one(self) -> Frame | None:
+        """Expose and read out one frame; None if stopped during the exposure."""
+        sim = self.sim
+        clock = sim.clock
+        exposure = self.acquire_time.value
+        n_exp = self.num_exposures.value
+        t0 = clock.now()
+        x = sim.mtr_dotx.fields.user_readback_value.value
+        y = sim.mtr_doty.fields.user_readback_value.value
+        current = sim.ring_model.mean_current(t0, t0 + exposure * n_exp)
+        bg = None
+        if self._bg is not None and self._bg_shape == sim.sensor_shape:
+            bg = await self._bg
+        self._bg = None
+        loop = asyncio.get_running_loop()
+        # The frame is computed while the exposure elapses, as photons arrive during it.
+        work = self.camera.readout_work()
+        made = loop.run_in_executor(
+            self._rng_pool, self._read_out, work, bg, x, y, exposure, n_exp, current,
+            self._readout_region(), NUMPY_TYPES[self.data_type.value],
+        )
+        # The next frame's background, drawn on the same thread right after this frame, while
+        # the exposure still runs (drawn later, it would hold the GIL while frames are served).
+        self._prepare_background()
+        await self.time_remaining_rbv.write(exposure * n_exp)
+        stopped = await self._sleep_or_stop(clock.wall(exposure * n_exp))
+        img, precomputed = await made
+        await self.time_remaining_rbv.write(0.0)
+        if stopped:
+            return None
+        await self.detector_state_rbv.write("Readout")
+        self._unique_id += 1
+        return Frame(img, self._unique_id, time.time(),
+                     {"x": x, "y": y, "current_mA": current, "exposure_s": exposure * n_exp}, precomputed)
+
+    async def _acquisition(self) -> None:
+        mode = self.image_mode.value
+        total = 1 if mode == "Single" else (math.inf if mode == "Continuous" else self.num_images.value)
+        clock = self.sim.clock
+        await self.num_images_counter_rbv.write(0)
+        n = 0
+        error = None
+        try:
+            while n < total and not self._stop.is_set():
+                started = time.monotonic()
+                await self.set_state("Acquire", "Acquiring")
+                frame = await self._acquire_one()
+                if frame is None:
+                    break
+                n += 1
+                await self.array_counter_rbv.write(self.array_counter_rbv.value + 1)
+                await self.num_images_counter_rbv.write(n)
+                await post(self.num_exposures_counter_rbv, self.num_exposures.value)
+                if index(self.array_callbacks):
+                    problem = await self.camera.deliver(frame)
+                    if problem:
+                        error = problem
+                        await self.set_state("Error", problem)
+                if n < total:
+                    await self.set_state("Waiting", "Waiting for acquire period")
+                    rest = clock.wall(self.acquire_period.value) - (time.monotonic() - started)
+                    if await self._sleep_or_stop(rest):
+                        break
+        except Exception as exc:  # never let a frame's failure leave Acquire stuck at 1
+            error = f"Acquisition failed: {type(exc).__name__}: {exc}"
+        finally:
+            if error:
+                await self.set_state("Error", error)
+            elif self._stop.is_set() and n < total:
+                await self.set_state("Aborted", "Acquisition aborted")
+            else:
+                await self.set_state("Idle", "Acquisition completed")
+            await self.acquire_rbv.write("Done")
+            await self.acquire.write("Done", verify_value=False)
+
+    # -- PV hooks ------------------------------------------------------------------
+
+    @acquire.startup
+    async def acquire(self, instance, async_lib):
+        self._stop = asyncio.Event()
+        rows, cols = self.sim.sensor_shape
+        await self.max_size_x_rbv.write(cols)
+        await self.max_size_y_rbv.write(rows)
+        await self.size_x.write(cols)
+        await self.size_y.write(rows)
+        await self.port_name_rbv.write(DRIVER_PORT)
+        await self.manufacturer_rbv.write("beamline-sim")
+        await self.model_rbv.write("Moving dot camera")
+        await sync_readbacks(self)
+        await self.update_geometry()
+        await self.set_state("Idle", "Idle")
+        self._prepare_background()
+
+    @acquire.shutdown
+    async def acquire(self, instance, async_lib):
+        self._rng_pool.shutdown(wait=False, cancel_futures=True)
+
+    @acquire.putter
+    async def acquire(self, instance, value):
+        if enum_index(instance, value) == 0:
+            if self.acquiring:
+                self._stop.set()
+                await self.set_state("Aborting", "Stopping acquisition")
+            return "Done"
+        if self.acquiring:
+            return "Acquire"  # already acquiring: areaDetector ignores a second start
+        self._stop.clear()
+        await self.acquire_rbv.write("Acquire")
+        await instance.write("Acquire", verify_value=False)
+        self._task = asyncio.get_running_loop().create_task(self._acquisition())
+        # Busy-record semantics: a put with completion waits for the acquisition to end.
+        await asyncio.shield(self._task)
+        return "Done"
+
+    @acquire_time.putter
+    async def acquire_time(self, instance, value):
+        value = finite(instance.pvname, value, 0.0, MAX_EXPOSURE, "exposure time (s)")
+        return await echo_to_readback(self, instance, value)
+
+    @acquire_period.putter
+    async def acquire_period(self, instance, value):
+        value = finite(instance.pvname, value, 0.0, MAX_EXPOSURE, "acquire period (s)")
+        return await echo_to_readback(self, instance, value)
+
+    @num_images.putter
+    async def num_images(self, instance, value):
+        value = integer(instance.pvname, value, 1, MAX_IMAGES, "number of images")
+        return await echo_to_readback(self, instance, value)
+
+    @num_exposures.putter
+    async def num_exposures(self, instance, value):
+        value = integer(instance.pvname, value, 1, 1000, "number of exposures per image")
+        return await echo_to_readback(self, instance, value)
+
+    @array_counter.putter
+    async def array_counter(self, instance, value):
+        value = integer(instance.pvname, value, 0, 2**31 - 1, "array counter")
+        return await echo_to_readback(self, instance, value)
+
+    async def _geometry_put(self, instance, value, low: int, high_of: str, what: str) -> int:
+        rows, cols = self.sim.sensor_shape
+        high = {"cols": cols, "rows": rows, "x0": cols - 1, "y0": rows - 1, "bin": 64}[high_of]
+        value = integer(instance.pvname, value, low, high, what)
+        _, _, size_x, size_y, bin_x, bin_y = self._readout_region(**{instance.pvspec.attr: value})
+        if size_x // bin_x < 1 or size_y // bin_y < 1:
+            # An empty frame would break every plugin: refuse, naming what to change.
+            raise ValueError(f"{instance.pvname}: {value} leaves no pixels to read out (region "
+                             f"{size_x} x {size_y} binned {bin_x} x {bin_y}); reduce the binning or enlarge the region")
+        return await self._apply_geometry(instance, value)
+
+    async def _apply_geometry(self, instance, value):
+        """Accept a setting that shapes the frame: echo it, then recompute ArraySize*_RBV."""
+        await echo_to_readback(self, instance, value)
+        await instance.write(value, verify_value=False)
+        await self.update_geometry()
+        return value
+
+    @min_x.putter
+    async def min_x(self, instance, value):
+        return await self._geometry_put(instance, value, 0, "x0", "region start x (pixels)")
+
+    @min_y.putter
+    async def min_y(self, instance, value):
+        return await self._geometry_put(instance, value, 0, "y0", "region start y (pixels)")
+
+    @size_x.putter
+    async def size_x(self, instance, value):
+        return await self._geometry_put(instance, value, 1, "cols", "region width (pixels)")
+
+    @size_y.putter
+    async def size_y(self, instance, value):
+        return await self._geometry_put(instance, value, 1, "rows", "region height (pixels)")
+
+    @bin_x.putter
+    async def bin_x(self, instance, value):
+        return await self._geometry_put(instance, value, 1, "bin", "binning x")
+
+    @bin_y.putter
+    async def bin_y(self, instance, value):
+        return await self._geometry_put(instance, value, 1, "bin", "binning y")
+
+    @data_type.putter
+    async def data_type(self, instance, value):
+        return await self._apply_geometry(instance, value)
+
+    @color_mode.putter
+    async def color_mode(self, instance, value):
+        if enum_index(instance, value) != 0:
+            raise ValueError(f"{instance.pvname}: this camera is monochrome; only 'Mono' is supported")
+        return await echo_to_readback(self, instance, value)
+
+    @trigger_mode.putter
+    async def trigger_mode(self, instance, value):
+        if enum_index(instance, value) != 0:
+            raise ValueError(f"{instance.pvname}: only 'Internal' triggering is simulated")
+        return await echo_to_readback(self, instance, value)
+
+    @image_mode.putter
+    async def image_mode(self, instance, value):
+        return await echo_to_readback(self, instance, value)
+
