@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -51,23 +50,6 @@ def kw(records, suffix: str, **extra) -> dict:
     kwargs = pv_kwargs(find(records, suffix))
     kwargs.update(extra)
     return kwargs
-
-
-def finite(pvname: str, value, low: float, high: float, what: str) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{pvname}: {what} must be a number, not {value!r}") from None
-    if not math.isfinite(value) or not (low <= value <= high):
-        raise ValueError(f"{pvname}: {what} must be between {low:g} and {high:g}, not {value}")
-    return value
-
-
-def integer(pvname: str, value, low: int, high: int, what: str) -> int:
-    number = finite(pvname, value, low, high, what)
-    if number != int(number):
-        raise ValueError(f"{pvname}: {what} must be a whole number, not {value}")
-    return int(number)
 
 
 @dataclass

@@ -14,6 +14,7 @@ from caproto.server import pvproperty
 from .. import physics
 from ..adcore_records import AD_BASE, SIM_DETECTOR
 from ..records import echo_to_readback, records_group, sync_readbacks, utf8_fit
+from ..validate import finite, integer
 from .common import (
     DRIVER_PORT,
     MAX_EXPOSURE,
@@ -21,9 +22,7 @@ from .common import (
     NUMPY_TYPES,
     Frame,
     enum_index,
-    finite,
     index,
-    integer,
     kw,
     post,
 )

@@ -10,7 +10,8 @@ from caproto.server import pvproperty
 
 from ..adcore_records import ND_PLUGIN_BASE, ND_STD_ARRAYS
 from ..records import echo_to_readback, records_group
-from .common import Frame, finite, kw
+from ..validate import finite
+from .common import Frame, kw
 from .plugin import PluginMixin
 
 

@@ -10,7 +10,8 @@ from caproto.server import pvproperty
 from .. import physics
 from ..adcore_records import ND_PLUGIN_BASE, ND_STATS
 from ..records import echo_to_readback, records_group
-from .common import Frame, finite, index, kw
+from ..validate import finite
+from .common import Frame, index, kw
 from .plugin import PluginMixin
 
 

@@ -12,7 +12,8 @@ from caproto.server import pvproperty
 from ..adcore_records import ND_FILE, ND_FILE_TIFF, ND_PLUGIN_BASE
 from ..records import echo_to_readback, records_group, utf8_fit
 from ..tiffwriter import FileTarget, TemplateError, WriteError, check_template, resolve_directory, write_tiff
-from .common import MAX_IMAGES, Frame, enum_index, index, integer, kw, post, text
+from ..validate import integer
+from .common import MAX_IMAGES, Frame, enum_index, index, kw, post, text
 from .plugin import PluginMixin
 
 
