@@ -58,6 +58,7 @@ class Record(NamedTuple):
     ftvl: str = ''         # for waveforms: 'CHAR' (strings as char arrays), 'DOUBLE', 'LONG', 'ULONG', 'SHORT', 'USHORT', 'FLOAT', 'INT64' ...
     nelm: int = 0          # for waveforms: NELM
     doc: str = ''          # one short phrase from the template's comment/DESC
+    rbv_record: str = ''   # record type of the _RBV readback where it is not the setpoint's input type
 
 
 # Menus shared by several templates
@@ -98,9 +99,9 @@ def _nd_array_base(values: dict) -> tuple:
         Record('SerialNumber_RBV', 'stringin', 'Unknown', doc='detector serial number'),
         Record('SDKVersion_RBV', 'stringin', 'Unknown', doc='vendor SDK version'),
         Record('FirmwareVersion_RBV', 'stringin', 'Unknown', doc='detector firmware version'),
-        Record('Acquire', 'bo', 0, rbv=True, enum_strings=('Done', 'Acquire'),
+        Record('Acquire', 'busy', 0, rbv=True, enum_strings=('Done', 'Acquire'),
                doc='start/stop acquisition (Acquire_RBV menu: Done/Acquiring)'),
-        Record('AcquireBusy', 'bo', 0, enum_strings=('Done', 'Acquiring'),
+        Record('AcquireBusy', 'busy', 0, enum_strings=('Done', 'Acquiring'),
                doc='busy record: 1 from Acquire until acquisition and plugins are done'),
         Record('AcquireBusyCB', 'bi', 0, enum_strings=('Done', 'Acquiring'),
                doc='driver callback that clears AcquireBusy'),
@@ -150,7 +151,7 @@ def _nd_array_base(values: dict) -> tuple:
         Record('PoolFreeBuffers', 'longin', 0, doc='NDArrayPool buffers free'),
         Record('PoolUsedBuffers', 'ai', 0.0, doc='calc record: PoolAllocBuffers - PoolFreeBuffers'),
         Record('EmptyFreeList', 'bo', 0, doc='empty the NDArrayPool free list'),
-        Record('PreAllocBuffers', 'bo', 0, enum_strings=('Done', 'Allocate'),
+        Record('PreAllocBuffers', 'busy', 0, enum_strings=('Done', 'Allocate'),
                doc='busy record: pre-allocate buffers'),
         Record('NumPreAllocBuffers', 'longout', 100, rbv=True,
                doc='number of buffers to pre-allocate'),
@@ -346,15 +347,15 @@ ND_FILE: tuple[Record, ...] = (
     Record('FullFileName_RBV', 'waveform', '', ftvl='CHAR', nelm=256,
            doc='full file name, including path'),
     Record('AutoSave', 'bo', 0, rbv=True, enum_strings=NO_YES, doc='save each array'),
-    Record('WriteFile', 'bo', 0, rbv=True, enum_strings=('Done', 'Write'),
+    Record('WriteFile', 'busy', 0, rbv=True, enum_strings=('Done', 'Write'),
            doc='busy record: write file (WriteFile_RBV menu: Done/Writing)'),
-    Record('ReadFile', 'bo', 0, rbv=True, enum_strings=('Done', 'Read'),
+    Record('ReadFile', 'busy', 0, rbv=True, enum_strings=('Done', 'Read'),
            doc='busy record: read file (ReadFile_RBV menu: Done/Reading)'),
     Record('FileFormat', 'mbbo', 0, rbv=True, enum_strings=('Undefined', 'Invalid'),
            doc='file data format (FileFormat_RBV menu: netCDF/Undefined)'),
     Record('FileWriteMode', 'mbbo', 0, rbv=True, enum_strings=('Single', 'Capture', 'Stream'),
            doc='file save mode'),
-    Record('Capture', 'bo', 0, rbv=True, enum_strings=('Done', 'Capture'),
+    Record('Capture', 'busy', 0, rbv=True, enum_strings=('Done', 'Capture'),
            doc='busy record: capture data (Capture_RBV menu: Done/Capturing)'),
     Record('NumCapture', 'longout', 1, rbv=True, doc='number of arrays to capture'),
     Record('NumCaptured_RBV', 'longin', 0, doc='number of arrays captured'),

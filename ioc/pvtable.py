@@ -42,6 +42,11 @@ def build_ioc(prefix: str = DEFAULT_PREFIX) -> BeamlineIOC:
     return BeamlineIOC(prefix=prefix, data_root=Path(tempfile.gettempdir()))
 
 
+def ad_pv_names(prefix: str = DEFAULT_PREFIX) -> list[str]:
+    """The areaDetector PVs (``dot:cam1:...``, plugins), without the IOC prefix."""
+    return sorted(name[len(prefix):] for name in build_ioc(prefix).pvdb if name[len(prefix):].startswith("dot:"))
+
+
 def _type(chan) -> str:
     kind = chan.data_type
     name = {ChannelType.DOUBLE: "double", ChannelType.FLOAT: "float", ChannelType.LONG: "long",

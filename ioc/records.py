@@ -1,14 +1,18 @@
-"""Turn areaDetector record definitions (:mod:`ioc.adcore_records`) into caproto pvproperties,
-and make every served PV refuse bad puts clearly (:func:`harden`).
+"""Turn areaDetector record definitions (:mod:`ioc.adcore_records`) into caproto pvproperties
+that are EPICS records, and make every served PV refuse bad puts clearly (:func:`harden`).
 
-A setting with a readback (``AcquireTime`` / ``AcquireTime_RBV``) becomes two PVs: the
-setpoint echoes every accepted value into its readback, as areaDetector's asyn records do.
-Read-only records (``..._RBV``, inputs) refuse puts. Each PV has its own alarm state.
-Text (char waveforms) is UTF-8 on the wire.
+Each PV is the record type the template declares (``ao``, ``longin``, ``mbbo``, ``busy``,
+``waveform``...) and answers that type's fields (``.DESC``, ``.SEVR``, ``.EGU``, ``.NORD``...);
+a record's fields are built the first time a client asks for one of them, so ~800 records
+cost little at start-up. A setting with a readback (``AcquireTime`` / ``AcquireTime_RBV``)
+becomes two records: the setpoint echoes every accepted value into its readback, as
+areaDetector's asyn records do. Read-only records (``..._RBV``, inputs) refuse puts. Each PV
+has its own alarm state. Text (char waveforms) is UTF-8 on the wire.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 from collections.abc import Iterable, Iterator
@@ -29,6 +33,7 @@ from caproto import (
     native_type,
 )
 from caproto.server import PVGroup, pvproperty
+from caproto.server.records import RecordFieldGroup, get_record_registry
 
 from .adcore_records import Record
 
@@ -37,9 +42,122 @@ TEXT_ENCODING = "utf-8"  # of char waveforms (paths, names, messages): what Pyth
 # inputs, so clients cannot write them, though the record type is the same as an output's.
 INPUT_WAVEFORMS = frozenset({"ArrayData", "WriteMessage"})
 
-_OUTPUTS = {"ao", "longout", "bo", "mbbo", "stringout", "waveform"}
-_INPUT_OF = {"ao": "ai", "longout": "longin", "bo": "bi", "mbbo": "mbbi", "stringout": "stringin",
+# Output record types: a client may write them (unless INPUT_WAVEFORMS or an _RBV name).
+_OUTPUTS = {"ao", "longout", "bo", "busy", "mbbo", "stringout", "waveform", "calcout", "dfanout", "fanout",
+            "sseq", "asyn"}
+# The input record type of a setpoint's ``_RBV`` readback, where the template does not say.
+_INPUT_OF = {"ao": "ai", "longout": "longin", "bo": "bi", "busy": "bi", "mbbo": "mbbi", "stringout": "stringin",
              "waveform": "waveform"}
+# The CA type of each record type's VAL (waveforms: their FTVL).
+_VALUE_TYPE = {
+    "ao": "double", "ai": "double", "calc": "double", "calcout": "double", "dfanout": "double",
+    "longout": "long", "longin": "long", "fanout": "long", "sseq": "long", "asyn": "long",
+    "bo": "enum", "bi": "enum", "busy": "enum", "mbbo": "enum", "mbbi": "enum",
+    "stringout": "string", "stringin": "string", "waveform": "array", "subArray": "array",
+}
+
+
+# -- records and their fields ------------------------------------------------------------
+
+_CAPROTO_FIELDS = get_record_registry()
+# Record types caproto has no field set for, served with the fields of the nearest type:
+# busy (synApps busy) is a bo with the same fields clients use (ZNAM/ONAM, DESC, SCAN...);
+# sseq (synApps calc) is seq with string values, whose fields seq has under the same names.
+_FIELDS_LIKE = {"busy": "bo", "sseq": "seq"}
+
+
+async def _parent_units(group: RecordFieldGroup, instance) -> str:
+    return getattr(group.parent, "units", "") or ""
+
+
+async def _elements_read(group: RecordFieldGroup, instance) -> int:
+    """NORD: the elements the record holds (a char waveform's text with its NUL, as asyn sets)."""
+    value = group.parent.value
+    if isinstance(value, str):
+        return len(value.encode(TEXT_ENCODING)) + 1 if value else 0
+    return int(np.size(value))
+
+
+_FIELD_CLASSES: dict[str, type[RecordFieldGroup]] = {}
+
+
+def field_class(record_type: str) -> type[RecordFieldGroup]:
+    """The fields of an EPICS record type: caproto's set, subclassed so that ``.EGU`` reads
+    the value's units and ``.NORD`` the elements held (caproto leaves both unset)."""
+    if record_type not in _FIELD_CLASSES:
+        base = _CAPROTO_FIELDS.get(_FIELDS_LIKE.get(record_type, record_type))
+        if base is None:
+            raise ValueError(f"unsupported record type {record_type!r}")
+        namespace: dict = {"_record_type": record_type, "__doc__": f"Fields of a {record_type} record."}
+        for attr, prop in base._pvs_.items():
+            if prop.pvspec.name == "EGU" and prop.pvspec.get is None:
+                namespace[attr] = copy.copy(prop).getter(_parent_units)
+            elif prop.pvspec.name == "NORD" and record_type in ("waveform", "subArray"):
+                namespace[attr] = copy.copy(prop).getter(_elements_read)
+        _FIELD_CLASSES[record_type] = type(f"{record_type.capitalize()}RecordFields", (base,), namespace)
+    return _FIELD_CLASSES[record_type]
+
+
+class RecordChannel:
+    """Mixin for caproto's pvproperty data classes: the PV is a record of ``record`` type
+    whose fields are made on the first request for one (``get_field``), not at start-up.
+
+    ``record_fields`` are field values from the template (``{"SCAN": "I/O Intr"}``);
+    ``desc`` is the record's DESC.
+    """
+
+    def __init__(self, *args, record=None, record_fields: dict | None = None, desc: str | None = None,
+                 **kwargs) -> None:
+        super().__init__(*args, record=None, **kwargs)
+        self._record_class = field_class(record) if isinstance(record, str) else record
+        self._record_fields = dict(record_fields or {})
+        if self._record_class is not None:
+            self.record_type = self.reported_record_type = self._record_class._record_type
+        if desc is not None:
+            self.__doc__ = desc
+
+    def get_field(self, field: str) -> ChannelData:
+        if field and field != "VAL" and self.field_inst is None and self._record_class is not None:
+            self._build_fields()
+        return super().get_field(field)
+
+    def _build_fields(self) -> None:
+        inst = self._record_class(prefix="", parent=self, name=f"{self.name}.fields")
+        for name, value in self._record_fields.items():
+            inst.pvdb[name]._data["value"] = value
+        # The alarm so far (later changes reach the fields through the alarm's publish).
+        inst.alarm_status._data["value"] = inst.alarm_status.enum_strings[int(self.alarm.status)]
+        inst.current_alarm_severity._data["value"] = inst.current_alarm_severity.enum_strings[
+            int(self.alarm.severity)]
+        harden(inst.pvdb)
+        self.field_inst = inst
+        self.fields = inst.pvdb
+
+
+def _record_data_classes(type_map: dict) -> dict:
+    return {ctype: type(f"Record{cls.__name__}", (RecordChannel, cls), {"__doc__": cls.__doc__})
+            for ctype, cls in type_map.items() if isinstance(ctype, ChannelType)}
+
+
+_RECORD_DATA = {False: _record_data_classes(PVGroup.type_map), True: _record_data_classes(PVGroup.type_map_read_only)}
+
+
+def record_data_class(ctype: ChannelType, read_only: bool) -> type:
+    """The pvproperty data class of a record whose VAL has CA type ``ctype``."""
+    return _RECORD_DATA[bool(read_only)][ctype]
+
+
+def _desc(doc: str) -> str:
+    """A DESC (40 characters at most, latin-1 as CA strings are) from a longer description."""
+    text = doc.encode("latin-1", "replace").decode("latin-1")
+    if len(text) > 40:  # asides in parentheses go first
+        text = re.sub(r"\s*\([^)]*\)", "", text) or text
+    if len(text) <= 40:
+        return text
+    cut = text[:40].rsplit(" ", 1)[0].rstrip(",;:(")
+    return cut if len(cut) >= 20 else text[:40]
+
+
 _ARRAY_TYPES = {
     "DOUBLE": (ChannelType.DOUBLE, np.float64),
     "FLOAT": (ChannelType.FLOAT, np.float32),
@@ -62,7 +180,7 @@ def attr_name(suffix: str) -> str:
     return name.lower().replace("__", "_")
 
 
-_PV_SUFFIX = re.compile(r"[A-Za-z0-9_:.\-\[\]<>;]+")  # characters EPICS allows in record names
+_PV_SUFFIX = re.compile(r"[A-Za-z0-9_:\-\[\]<>;]+")  # characters EPICS allows in record names (a dot starts a field)
 _MAX_ELEMENTS = 2**24  # a waveform larger than this is surely a mistake in the record table
 _INT32 = (-(2**31), 2**31 - 1)
 
@@ -99,25 +217,34 @@ def _text(value, what: str, max_bytes: int, encoding: str = "latin-1") -> str:
 def _pv_kwargs(rec: Record, readback: bool) -> dict:
     if not (isinstance(rec.suffix, str) and _PV_SUFFIX.fullmatch(rec.suffix)):
         raise ValueError("not a valid PV name suffix")
-    rtype = _INPUT_OF.get(rec.record, rec.record) if readback else rec.record
+    if readback:
+        rtype = rec.rbv_record or _INPUT_OF.get(rec.record, rec.record)
+    else:
+        rtype = rec.record
     name = rec.suffix + ("_RBV" if readback else "")
     read_only = (readback or rec.record not in _OUTPUTS or rec.suffix.endswith("_RBV")
                  or rec.suffix in INPUT_WAVEFORMS or (rec.record == "waveform" and rec.suffix.startswith("TS")))
-    kw: dict = dict(name=name, read_only=read_only, doc=str(rec.doc or name), alarm_group=name)
+    doc = str(rec.doc or name)
+    kind = _VALUE_TYPE.get(rtype)
+    fields: dict = {"SCAN": "I/O Intr" if read_only else "Passive"}
+    kw: dict = dict(name=name, read_only=read_only, doc=doc, alarm_group=name, desc=_desc(doc))
     units = _text(rec.units or "", "units", 7)  # CA carries 8 bytes with the NUL
-    if rtype in ("ao", "ai"):
+    if kind == "double":
         if not (isinstance(rec.precision, int) and 0 <= rec.precision <= 17):
             raise ValueError(f"precision must be a whole number from 0 to 17, not {rec.precision!r}")
-        kw.update(dtype=ChannelType.DOUBLE, value=float(rec.value or 0), precision=rec.precision)
-    elif rtype in ("longout", "longin"):
+        ctype = ChannelType.DOUBLE
+        kw.update(value=float(rec.value or 0), precision=rec.precision)
+    elif kind == "long":
         value = rec.value or 0
         if isinstance(value, float) and value != int(value) or not _INT32[0] <= int(value) <= _INT32[1]:
             raise ValueError(f"value {value!r} is not a 32-bit integer")
-        kw.update(dtype=ChannelType.LONG, value=int(value))
-    elif rtype in ("bo", "bi", "mbbo", "mbbi"):
+        ctype = ChannelType.LONG
+        kw.update(value=int(value))
+    elif kind == "enum":
         strings = tuple(_text(s, "enum string", 25) for s in rec.enum_strings) or ("0", "1")
-        if len(strings) > 16:
-            raise ValueError(f"{len(strings)} enum strings: CA carries at most 16")
+        if len(strings) > 16 or (rtype in ("bo", "bi", "busy") and len(strings) > 2):
+            raise ValueError(f"{len(strings)} enum strings: a {rtype} record has at most "
+                             f"{2 if rtype in ('bo', 'bi', 'busy') else 16}")
         if isinstance(rec.value, str):
             value = rec.value
         elif isinstance(rec.value, (int, np.integer)) or rec.value is None:
@@ -126,26 +253,28 @@ def _pv_kwargs(rec: Record, readback: bool) -> dict:
             value = None
         if value not in strings:
             raise ValueError(f"value {rec.value!r} is not one of the enum strings {strings}")
-        kw.update(dtype=ChannelType.ENUM, enum_strings=strings, value=value)
-    elif rtype in ("stringout", "stringin"):
-        kw.update(dtype=ChannelType.STRING, value=_text(str(rec.value or ""), "value", 39))
-    elif rtype == "waveform":
-        ctype, nptype = _ARRAY_TYPES[rec.ftvl or "DOUBLE"]
+        ctype = ChannelType.ENUM
+        kw.update(enum_strings=strings, value=value)
+    elif kind == "string":
+        ctype = ChannelType.STRING
+        kw.update(value=_text(str(rec.value or ""), "value", 39))
+    elif kind == "array":
+        ftvl = rec.ftvl or "DOUBLE"
+        ctype, nptype = _ARRAY_TYPES[ftvl]
         nelm = max(int(rec.nelm or 1), 1)
         if nelm > _MAX_ELEMENTS:
             raise ValueError(f"NELM {nelm} is larger than {_MAX_ELEMENTS}")
-        if ctype is ChannelType.CHAR and rec.ftvl == "CHAR":
+        fields["FTVL"] = ftvl
+        if ctype is ChannelType.CHAR and ftvl == "CHAR":
             value = _text(str(rec.value or ""), "value", nelm - 1, TEXT_ENCODING)
-            kw.update(dtype=ChannelType.CHAR, value=value, max_length=nelm, report_as_string=False,
-                      string_encoding=TEXT_ENCODING)
+            kw.update(value=value, max_length=nelm, report_as_string=False, string_encoding=TEXT_ENCODING)
         else:
-            kw.update(dtype=ctype, value=np.zeros(nelm, dtype=nptype), max_length=nelm)
+            kw.update(value=np.zeros(nelm, dtype=nptype), max_length=nelm)
     else:
         raise ValueError(f"unsupported record type {rtype!r}")
-    if units and rtype in ("ao", "ai", "longout", "longin"):
+    if units and kind in ("double", "long"):
         kw["units"] = units
-    if rtype == "mbbi" and name.startswith("DataType"):
-        kw["record"] = "mbbi"  # ophyd reads DataType_RBV.DISA
+    kw.update(dtype=record_data_class(ctype, read_only), record=field_class(rtype), record_fields=fields)
     return kw
 
 
@@ -407,7 +536,8 @@ def _checked_class(cls: type) -> type:
 
 
 def served_channels(pvdb: dict) -> Iterator[ChannelData]:
-    """Every channel a client can reach: the PVs and their record fields (``.VELO``)."""
+    """Every channel a client can reach: the PVs and their record fields (``.VELO``) built so
+    far (a :class:`RecordChannel` checks its fields itself when it builds them)."""
     for chan in pvdb.values():
         yield chan
         yield from getattr(chan, "fields", {}).values()
@@ -416,8 +546,8 @@ def served_channels(pvdb: dict) -> Iterator[ChannelData]:
 def harden(pvdb: dict) -> None:
     """Give every channel of ``pvdb`` (record fields too) the put checks of :func:`check_put`.
 
-    Done once, on the built channels, because caproto creates record fields (the motor
-    record's ``.VELO``...) from its own classes, which no PVGroup type map reaches.
+    Done on the built channels, because caproto creates record fields (the motor record's
+    ``.VELO``...) from its own classes, which no PVGroup type map reaches.
     """
     for chan in served_channels(pvdb):
         chan.__class__ = _checked_class(type(chan))
