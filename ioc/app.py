@@ -45,8 +45,8 @@ class BeamlineIOC(PVGroup):
     sim:                 simulation controls: TimeScale, Seed, RingMode, Time, DataRoot
     """
 
-    mtr_dotx = SubGroup(SimMotor, prefix="mtr:dotx", description="spot x")
-    mtr_doty = SubGroup(SimMotor, prefix="mtr:doty", description="spot y")
+    mtr_dotx = SubGroup(SimMotor, prefix="mtr:dotx", description="Beam spot x on the dot camera", channel=0)
+    mtr_doty = SubGroup(SimMotor, prefix="mtr:doty", description="Beam spot y on the dot camera", channel=1)
     ring = SubGroup(RingCurrent, prefix="ring:")
     dot = SubGroup(Camera, prefix="dot:")
     sim = SubGroup(SimControls, prefix="sim:")
