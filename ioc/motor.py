@@ -25,7 +25,6 @@ The simulated controller stops at once (no deceleration ramp) and needs no retri
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 
 from caproto import AlarmSeverity, AlarmStatus, SkipWrite

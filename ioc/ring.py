@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 from caproto import ChannelType
 from caproto.server import PVGroup, pvproperty
 
+from . import validate
 from .physics import ConstantRing, TopUp
 
 RING_MODES = ("TopUp", "Constant")
@@ -22,8 +21,10 @@ class RingCurrent(PVGroup):
         read_only=True,
         units="mA",
         precision=3,
-        lower_disp_limit=0.0,
+        lower_disp_limit=0.0,  # an ai record serves HOPR/LOPR as both display and control range
         upper_disp_limit=550.0,
+        lower_ctrl_limit=0.0,
+        upper_ctrl_limit=550.0,
         lower_warning_limit=450.0,
         lower_alarm_limit=100.0,
         upper_warning_limit=520.0,
@@ -31,6 +32,10 @@ class RingCurrent(PVGroup):
         doc="Storage ring current (mA)",
         record="ai",
     )
+
+    @current.startup
+    async def current(self, instance, async_lib):
+        await instance.field_inst.engineering_units.write(instance.units)  # .EGU says what the metadata says
 
     @current.getter
     async def current(self, instance):
@@ -60,9 +65,7 @@ class SimControls(PVGroup):
 
     @time_scale.putter
     async def time_scale(self, instance, value):
-        value = float(value)
-        if not (math.isfinite(value) and 1e-3 <= value <= 1e6):
-            raise ValueError(f"{instance.pvname}: time scale must be between 1e-3 and 1e6, not {value}")
+        value = validate.finite(instance.pvname, value, 1e-3, 1e6, "time scale")
         self.parent.clock.time_scale = value
         return value
 
@@ -72,9 +75,8 @@ class SimControls(PVGroup):
 
     @seed.putter
     async def seed(self, instance, value):
-        if int(value) < 0:
-            raise ValueError(f"{instance.pvname}: the seed must be a whole number >= 0, not {value}")
-        self.parent.reseed(int(value))
+        value = validate.integer(instance.pvname, value, 0, 2**31 - 1, "seed")
+        self.parent.reseed(value)
         return value
 
     @ring_mode.putter

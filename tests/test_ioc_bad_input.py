@@ -57,7 +57,7 @@ def test_bad_value_is_refused_with_the_reason(pv, value, as_type, why, good, bad
 
 def test_nan_motor_target_is_refused(bad_input):
     message = put_error("BL:mtr:dotx", math.nan)
-    assert "BL:mtr:dotx: target must be a finite number, not nan" in message
+    assert "BL:mtr:dotx: target must be between -1e+300 and 1e+300, not nan" in message
     assert put_error("BL:mtr:dotx", 0.0) == ""
 
 
