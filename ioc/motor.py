@@ -405,6 +405,12 @@ class SimMotor(PVGroup):
                           ("dial_high_limit", "DHLM"), ("dial_low_limit", "DLLM"), ("tweak_step_size", "TWV")):
             await getattr(f, attr).write(abs(c[key]) if attr == "retry_deadband" else c[key], verify_value=False)
         await f.limit_violation.write(0, verify_value=False)  # init_record clears LVIO
+        # dbd defaults caproto's field set does not have: empty links, alarm severities NO_ALARM
+        for link in (f.desired_output_loc, f.readback_location, f.readback_outlink, f.stop_outlink,
+                     f.dmov_input_link, f.rmp_input_link):
+            await link.write("", verify_value=False)
+        for severity in (f.hihi_severity, f.high_severity, f.low_severity, f.lolo_severity):
+            await severity.write("NO_ALARM", verify_value=False)
         await f.enable_control.write("Enable", verify_value=False)  # the controller drives its motors
         await self._sync_speeds()
         await self._set_user_limits()
