@@ -6,8 +6,13 @@ time divided by the simulation's time scale. What the record does, as motorRecor
 * a put to ``.VAL`` (``.DVAL``, ``.RVAL``, ``.RLV``, ``.TWF``/``.TWR``) moves at ``.VELO``
   with ramp ``.ACCL``; ``.DMOV`` drops to 0 and returns to 1 once, when the motor stops
   at the last target written; every put-callback outstanding then completes. A new target
-  during a move is taken up as the record does: one behind the motor (``.NTM``) stops it
-  first, one ahead lets the running move end and then goes on (the record's retry);
+  during a move is taken up as the record does: the running move goes on while the motor
+  still heads towards the new target; once that is behind it (at once, or when the motor
+  passes it) ``.NTM`` stops the motor, and it then moves to the target; a target beyond
+  the running move's is reached after that move ends (the record's retry). (caproto's
+  server does not tell a putter whether the client waits for completion, so a second
+  put-callback during a move retargets it too; EPICS's dbNotify would hold that put until
+  the first completes, then move.);
 * a target beyond the soft limits (``.DHLM``/``.DLLM``; both 0 means none) is not moved
   to: ``.LVIO`` = 1 and ``.VAL`` returns to the last target. ``.HLS``/``.LLS`` are the
   hardware limit switches, which this controller does not have;

@@ -135,7 +135,7 @@ REFUSED = [
     # motor record parameters
     # (VELO outside [VBAS, VMAX] and ACCL <= 0 are clipped as the motor record does: tests/test_motor_record.py)
     Refused("mtr:dotx.VELO", NAN, "velocity must be between", 20.0),
-    Refused("mtr:dotx.ACCL", INF, "acceleration time must be between", 0.2),
+    Refused("mtr:dotx.ACCL", INF, "Limits are set to -1e+300 and 1e+300", 0.2),
     Refused("mtr:dotx.DESC", b"d" * 60, "60 bytes is too long: at most 40", "Beam spot x on the dot camera",
             ChannelType.CHAR),
     # text: file names and templates
