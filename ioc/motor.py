@@ -24,7 +24,9 @@ time divided by the simulation's time scale. What the record does, as motorRecor
   Variable) or the dial position does (Frozen);
 * ``.HOMF``/``.HOMR`` drive to the home switch at dial 0 at ``.HVEL``.
 
-The simulated controller stops at once (no deceleration ramp) and needs no retries.
+The simulated controller stops at once (no deceleration ramp), needs no retries, keeps its
+position in EGU (so a new ``.MRES`` changes the step count, not the position) and has no
+amplifier for ``.CNEN`` to switch off (the field is served and kept).
 """
 
 from __future__ import annotations

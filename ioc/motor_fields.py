@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from caproto import ChannelDouble, ChannelFloat, ChannelNumeric
+from caproto import ChannelDouble, ChannelFloat, ChannelNumeric, ChannelShort
 from caproto.server import (
     PvpropertyDouble,
     PvpropertyDoubleRO,
@@ -31,6 +31,8 @@ DTYP_CHOICES = ("Soft Channel", "asynMotor")
 # type's range (DBF_DOUBLE: +-1e300, DBF_FLOAT: +-1e30).
 _DOUBLE_RANGE = 1e300
 _FLOAT_RANGE = 1e30
+_SHORT_RANGE = (-32768, 32767)
+_LONG_RANGE = (-2147483648, 2147483647)
 
 VELOCITY_FIELDS = ("VELO", "VMAX", "BVEL", "VBAS", "JVEL", "HVEL")
 _UNITS = {"JAR": "{egu}/s/s", "ACCL": "sec", "BACC": "sec", "S": "rev/sec", "SBAS": "rev/sec",
@@ -106,7 +108,7 @@ def field_metadata(fields) -> dict[str, dict]:
     mres = fields.motor_step_size.value or 1.0
     raw = sorted((dhlm / mres, dllm / mres))
     own_limits = {"VAL": (llm, hlm), "RBV": (llm, hlm), "DVAL": (dllm, dhlm), "DRBV": (dllm, dhlm),
-                  "RVAL": tuple(raw), "RRBV": tuple(raw),
+                  "RVAL": (int(raw[0]), int(raw[1])), "RRBV": (int(raw[0]), int(raw[1])),
                   "VELO": (fields.base_velocity.value, fields.max_velocity.value)}
     val = fields.parent  # HIHI/HIGH/LOW/LOLO are caproto-linked to VAL's alarm limits
     alarm = (val.lower_alarm_limit, val.lower_warning_limit, val.upper_warning_limit, val.upper_alarm_limit)
@@ -126,6 +128,10 @@ def field_metadata(fields) -> dict[str, dict]:
             lolo, low_, high_, hihi = alarm if name in ("VAL", "DVAL") else (math.nan,) * 4
             meta.update(lower_alarm_limit=lolo, lower_warning_limit=low_, upper_warning_limit=high_,
                         upper_alarm_limit=hihi)
+        else:  # integer fields: RVAL/RRBV the dial limits in steps, the others their type's range
+            span = _SHORT_RANGE if isinstance(chan, ChannelShort) else _LONG_RANGE
+            low, high = own_limits.get(name, span)
+            meta.update(lower_disp_limit=low, upper_disp_limit=high, lower_ctrl_limit=low, upper_ctrl_limit=high)
         result[name] = meta
     return result
 

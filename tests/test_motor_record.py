@@ -160,6 +160,8 @@ def test_control_limits_are_the_records(fresh):
         meta = ctrl_double(f"{MOTOR}.{field}")
         assert (meta["Lo ctrl limit"], meta["Hi ctrl limit"]) == (low, high), field
         assert (meta["Lo disp limit"], meta["Hi disp limit"]) == (low, high), field
+    raw = ctrl_double(f"{MOTOR}.RRBV")  # dial limits in steps (MRES 1e-4 mm)
+    assert (raw["Lo ctrl limit"], raw["Hi ctrl limit"]) == ("-1e+06", "1e+06")
     assert ctrl_double(f"{MOTOR}.RBV")["Hi alarm limit"] == "nan"
     assert ctrl_double(f"{MOTOR}.VAL")["Hi alarm limit"] == "0"
 
