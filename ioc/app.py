@@ -21,6 +21,7 @@ from beamline_shared.paths import connection_file, default_data_root
 
 from . import caproto_tuning
 from .areadetector import Camera
+from .mini_beamline import MiniBeamline
 from .motor import SimMotor
 from .physics import SENSOR_SHAPE, ConstantRing, TopUp
 from .records import harden
@@ -66,6 +67,7 @@ class BeamlineIOC(PVGroup):
         self.sensor_shape = sensor_shape
         self.ring_model = TopUp() if ring_mode == "TopUp" else ConstantRing()
         self.rng = np.random.default_rng(seed)
+        self.mini: MiniBeamline | None = None  # caproto's mini_beamline names, if served (--mini-beamline)
         super().__init__(*args, **kwargs)
         # Initial values of the sim: PVs, so clients read what the command line set.
         self.sim.time_scale._data["value"] = float(time_scale)
@@ -86,6 +88,17 @@ class BeamlineIOC(PVGroup):
     def reseed(self, seed: int) -> None:
         self.rng = np.random.default_rng(seed)
         self.dot.cam.discard_prepared_background()
+        if self.mini is not None:
+            self.mini.reseed(seed)
+
+    def add_mini_beamline(self, prefix: str, seed: int | None = None) -> dict:
+        """Build caproto's mini_beamline PVs under ``prefix`` on this beamline; its PV database."""
+        self.mini = MiniBeamline(prefix=prefix, beamline=self, seed=seed)
+        clash = sorted(set(self.mini.pvdb) & set(self.pvdb))
+        if clash:
+            raise ValueError(f"--mini-prefix {prefix!r}: PV names clash with the beamline's: {', '.join(clash[:3])}")
+        harden(self.mini.pvdb)
+        return self.mini.pvdb
 
 
 def _shape(text: str) -> tuple[int, int]:
@@ -150,6 +163,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="ring current model: TopUp (decay and injections, default) or Constant")
     parser.add_argument("--sensor-shape", type=_shape, default=SENSOR_SHAPE,
                         help="camera sensor ROWSxCOLS (default 480x640)")
+    parser.add_argument("--mini-beamline", action="store_true",
+                        help="also serve caproto's mini_beamline example PVs (ph, edge, slit, dot, current) "
+                             "under --mini-prefix, on this IOC's ring and physics")
+    parser.add_argument("--mini-prefix", default="mini:", help="prefix of the mini_beamline PVs (default mini:)")
     args = parser.parse_args(argv)
     if not (1e-3 <= args.time_scale <= 1e6):
         parser.error(f"--time-scale must be between 1e-3 and 1e6, not {args.time_scale}")
@@ -169,14 +186,20 @@ def main(argv: list[str] | None = None) -> None:
         sensor_shape=args.sensor_shape,
         **ioc_options,
     )
+    pvdb = dict(ioc.pvdb)
+    if args.mini_beamline:
+        try:
+            pvdb.update(ioc.add_mini_beamline(args.mini_prefix, seed=args.seed))
+        except ValueError as exc:
+            parser.error(str(exc))
     _write_connection_file(args.prefix, ioc.data_root, run_options["interfaces"])
-    print(f"beamline-ioc: prefix {args.prefix!r}, {len(ioc.pvdb)} PVs, interfaces {run_options['interfaces']}, "
+    print(f"beamline-ioc: prefix {args.prefix!r}, {len(pvdb)} PVs, interfaces {run_options['interfaces']}, "
           f"port {os.environ.get('EPICS_CA_SERVER_PORT', '5064')}, data root {ioc.data_root}, "
           f"time scale {args.time_scale}", file=sys.stderr, flush=True)
     # `kill PID` stops the IOC as Ctrl-C does: cleanly, removing its connection file.
     signal.signal(signal.SIGTERM, _interrupt)
     caproto_tuning.apply()
-    run(ioc.pvdb, **run_options)
+    run(pvdb, **run_options)
 
 
 def _interrupt(signum, frame) -> None:
