@@ -6,6 +6,7 @@ from caproto.server import PVGroup, SubGroup
 
 from .common import DRIVER_PORT, Frame
 from .driver import CamDriver
+from .hdf5 import FileHDF5
 from .image import StdArrays
 from .plugin import PluginMixin
 from .stats import Stats
@@ -17,11 +18,12 @@ class Camera(PVGroup):
 
     cam = SubGroup(CamDriver, prefix="cam1:")
     tiff = SubGroup(FileTIFF, prefix="TIFF1:")
+    hdf5 = SubGroup(FileHDF5, prefix="HDF1:")
     image = SubGroup(StdArrays, prefix="image1:")
     stats = SubGroup(Stats, prefix="Stats1:")
 
     def plugins(self) -> list[PluginMixin]:
-        return [self.tiff, self.image, self.stats]
+        return [self.tiff, self.hdf5, self.image, self.stats]
 
     def readout_work(self) -> dict:
         """The plugins' per-frame work to do on the readout thread, by plugin port."""
