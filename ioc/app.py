@@ -24,6 +24,7 @@ from .areadetector import Camera
 from .mini_beamline import MiniBeamline
 from .motor import SimMotor
 from .physics import SENSOR_SHAPE, ConstantRing, TopUp
+from .pva import ImageServer, PvaUnavailable, server_config
 from .records import harden
 from .ring import RING_MODES, RingCurrent, SimControls
 from .simclock import SimClock
@@ -68,6 +69,7 @@ class BeamlineIOC(PVGroup):
         self.ring_model = TopUp() if ring_mode == "TopUp" else ConstantRing()
         self.rng = np.random.default_rng(seed)
         self.mini: MiniBeamline | None = None  # caproto's mini_beamline names, if served (--mini-beamline)
+        self.pva_server: ImageServer | None = None  # PV Access (NDPluginPva's NTNDArray), if served (--pva)
         super().__init__(*args, **kwargs)
         # Initial values of the sim: PVs, so clients read what the command line set.
         self.sim.time_scale._data["value"] = float(time_scale)
@@ -167,6 +169,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="also serve caproto's mini_beamline example PVs (ph, edge, slit, dot, current) "
                              "under --mini-prefix, on this IOC's ring and physics")
     parser.add_argument("--mini-prefix", default="mini:", help="prefix of the mini_beamline PVs (default mini:)")
+    parser.add_argument("--pva", action="store_true",
+                        help="also serve dot:Pva1:Image (NTNDArray) over PV Access with p4p (the 'pva' extra), "
+                             "on EPICS_PVAS_SERVER_PORT/EPICS_PVAS_BROADCAST_PORT (default 5075/5076), "
+                             "on the CA server's interfaces unless EPICS_PVAS_INTF_ADDR_LIST is set")
     args = parser.parse_args(argv)
     if not (1e-3 <= args.time_scale <= 1e6):
         parser.error(f"--time-scale must be between 1e-3 and 1e6, not {args.time_scale}")
@@ -192,6 +198,12 @@ def main(argv: list[str] | None = None) -> None:
             pvdb.update(ioc.add_mini_beamline(args.mini_prefix, seed=args.seed))
         except ValueError as exc:
             parser.error(str(exc))
+    if args.pva:
+        try:
+            ioc.pva_server = ImageServer(server_config(run_options["interfaces"]))
+        except (PvaUnavailable, RuntimeError) as exc:
+            parser.error(f"--pva: {exc}")
+        atexit.register(ioc.pva_server.close)
     _write_connection_file(args.prefix, ioc.data_root, run_options["interfaces"])
     print(f"beamline-ioc: prefix {args.prefix!r}, {len(pvdb)} PVs, interfaces {run_options['interfaces']}, "
           f"port {os.environ.get('EPICS_CA_SERVER_PORT', '5064')}, data root {ioc.data_root}, "

@@ -9,6 +9,7 @@ from .driver import CamDriver
 from .hdf5 import FileHDF5
 from .image import StdArrays
 from .plugin import PluginMixin
+from .pva import NDPva
 from .stats import Stats
 from .tiff import FileTIFF
 
@@ -21,9 +22,10 @@ class Camera(PVGroup):
     hdf5 = SubGroup(FileHDF5, prefix="HDF1:")
     image = SubGroup(StdArrays, prefix="image1:")
     stats = SubGroup(Stats, prefix="Stats1:")
+    pva = SubGroup(NDPva, prefix="Pva1:")
 
     def plugins(self) -> list[PluginMixin]:
-        return [self.tiff, self.hdf5, self.image, self.stats]
+        return [self.tiff, self.hdf5, self.image, self.stats, self.pva]
 
     def readout_work(self) -> dict:
         """The plugins' per-frame work to do on the readout thread, by plugin port."""
