@@ -88,8 +88,8 @@ def test_a_monitor_gets_every_frame_and_disable_stops_them(pva_ioc, p4p_ctx):
 
 def test_ophyd_async_pva_backend_reads_the_frame(pva_ioc):
     proc, client, data_root = pva_ioc
-    from bluesky.run_engine import call_in_bluesky_event_loop
     from bluesky import RunEngine
+    from bluesky.run_engine import call_in_bluesky_event_loop
 
     RunEngine({})  # ophyd-async runs in the bluesky event loop
     with environment(client):  # ophyd-async's p4p context reads EPICS_PVA_* once, when first made
