@@ -221,9 +221,12 @@ class HDF5File:
         """Add one frame (rows x cols); returns the number of frames in the file. Raises WriteError."""
         if self._file is None:
             raise WriteError(errno.EBADF, "no HDF5 file is open")
-        if tuple(data.shape) != self.frame_shape or data.dtype != self.dtype:
-            raise WriteError(errno.EINVAL, f"frame {data.shape[::-1]} {data.dtype} does not fit the file's "
-                             f"{self.frame_shape[::-1]} {self.dtype} (ROI, binning or DataType changed during capture)")
+        if tuple(data.shape) != self.frame_shape:
+            raise WriteError(errno.EINVAL, f"frame {data.shape[::-1]} does not fit the file's {self.frame_shape[::-1]} "
+                             f"(ROI or binning changed during capture)")
+        if data.dtype != self.dtype:
+            # HDF5 converts a frame of another DataType on writing, saturating at the file type's range.
+            data = _convert(data, self.dtype)
         n = self.frames
         try:
             self._data.resize(n + 1, axis=0)
@@ -313,6 +316,14 @@ def read_frames(path: str | Path, swmr: bool = False) -> np.ndarray:
     """All frames of an NDFileHDF5 file (``/entry/data/data``), for checks and tools."""
     with h5py.File(path, "r", libver="latest", swmr=swmr) as f:
         return f["entry/data/data"][()]
+
+
+def _convert(data: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``data`` as ``dtype``, saturating as HDF5's numeric conversion does."""
+    if dtype.kind in "ui":
+        info = np.iinfo(dtype)
+        return np.clip(data, info.min, info.max).astype(dtype)
+    return data.astype(dtype)
 
 
 def _append(dset: h5py.Dataset, n: int, value) -> None:

@@ -45,6 +45,8 @@ def hdf1(ioc, data_root):
     ca.put("BL:dot:cam1:ImageMode", "Single")
     ca.put("BL:dot:cam1:ArrayCallbacks", 1)
     ca.put("BL:dot:cam1:AcquireTime", 0.01)
+    ca.put("BL:dot:cam1:DataType", "UInt32")
+    ca.acquire()  # prime the plugin with a frame of this type, as ophyd's HDF5Plugin.warmup() does
     yield directory
     ca.put(P + "Capture", 0)
     for pv, value in (("FileWriteMode", "Single"), ("AutoSave", 0), ("SWMRMode", 0), ("NumCapture", 1),

@@ -5,11 +5,11 @@ from __future__ import annotations
 from caproto.server import PVGroup, SubGroup
 
 from .common import DRIVER_PORT, Frame
-from .driver import CamDriver
 from .hdf5 import FileHDF5
 from .image import StdArrays
 from .plugin import PluginMixin
 from .pva import NDPva
+from .simmodes import SimModeDriver
 from .stats import Stats
 from .tiff import FileTIFF
 
@@ -17,7 +17,7 @@ from .tiff import FileTIFF
 class Camera(PVGroup):
     """``dot:``: the camera driver and its plugin chain."""
 
-    cam = SubGroup(CamDriver, prefix="cam1:")
+    cam = SubGroup(SimModeDriver, prefix="cam1:")  # CamDriver with ADSimDetector's SimMode patterns
     tiff = SubGroup(FileTIFF, prefix="TIFF1:")
     hdf5 = SubGroup(FileHDF5, prefix="HDF1:")
     image = SubGroup(StdArrays, prefix="image1:")

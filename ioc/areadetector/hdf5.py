@@ -47,6 +47,7 @@ from .common import NUMPY_TYPES, Frame, enum_index, index, kw, post, text
 from .tiff import FileTIFF
 
 _MAX_CHUNK = 1 << 20
+DEFAULT_TEMPLATE = "%s%s_%6.6d.h5"  # what ophyd's FileStoreHDF5 sets
 
 
 class FileHDF5(FileTIFF, records_group("NDFileHDF5Records", ND_FILE_HDF5)):
@@ -58,7 +59,6 @@ class FileHDF5(FileTIFF, records_group("NDFileHDF5Records", ND_FILE_HDF5)):
     nd_array_port = pvproperty(**kw(ND_PLUGIN_BASE, "NDArrayPort"))
     file_format = pvproperty(put=echo_to_readback, **kw(ND_FILE_HDF5, "FileFormat"))
     file_format_rbv = pvproperty(**pv_kwargs(find(ND_FILE_HDF5, "FileFormat"), readback=True))
-    file_template = pvproperty(**kw(ND_FILE, "FileTemplate", value="%s%s_%6.6d.h5"))
     capture = pvproperty(**kw(ND_FILE, "Capture"))
     write_file = pvproperty(**kw(ND_FILE, "WriteFile"))
     flush_now = pvproperty(**kw(ND_FILE_HDF5, "FlushNow"))
@@ -244,6 +244,7 @@ class FileHDF5(FileTIFF, records_group("NDFileHDF5Records", ND_FILE_HDF5)):
         await self.init_plugin()
         await self.file_path_exists_rbv.write("No")
         await self.report(True, "")
+        await self.file_template.write(DEFAULT_TEMPLATE)  # through TIFF1's checking putter, echoed
 
     @nd_array_port.shutdown
     async def nd_array_port(self, instance, async_lib):
