@@ -207,7 +207,9 @@ def main(argv: list[str] | None = None) -> None:
     _write_connection_file(args.prefix, ioc.data_root, run_options["interfaces"])
     print(f"beamline-ioc: prefix {args.prefix!r}, {len(pvdb)} PVs, interfaces {run_options['interfaces']}, "
           f"port {os.environ.get('EPICS_CA_SERVER_PORT', '5064')}, data root {ioc.data_root}, "
-          f"time scale {args.time_scale}", file=sys.stderr, flush=True)
+          f"time scale {args.time_scale}"
+          + (f", PV Access on {ioc.pva_server.config()['EPICS_PVAS_INTF_ADDR_LIST']}" if ioc.pva_server else ""),
+          file=sys.stderr, flush=True)
     # `kill PID` stops the IOC as Ctrl-C does: cleanly, removing its connection file.
     signal.signal(signal.SIGTERM, _interrupt)
     caproto_tuning.apply()

@@ -21,12 +21,17 @@ GROUPS = [
     ("ring:", "storage-ring current (mA), top-up, read-only"),
     ("dot:cam1:", "areaDetector driver (ADBase + simDetector records); AcquireTime is the exposure (s)"),
     ("dot:TIFF1:", "NDFileTIFF: one TIFF file per frame, never outside the data root"),
+    ("dot:HDF1:", "NDFileHDF5: frames into HDF5 files (Single, Capture, Stream; SWMR), never outside the data root"),
     ("dot:image1:", "NDPluginStdArrays: ArrayData is the last frame, for live viewers"),
     ("dot:Stats1:", "NDPluginStats: total, min/max, mean, sigma, centroid"),
+    ("dot:Pva1:", "NDPluginPva: controls of `dot:Pva1:Image`, the frame as an NTNDArray over PV Access (`--pva`)"),
     ("sim:", "simulation controls: TimeScale, Seed, RingMode, Time, DataRoot"),
 ]
 KEY_PVS = {
-    "dot:cam1:": ["Acquire", "AcquireTime", "ImageMode", "NumImages", "ArrayCounter_RBV", "DetectorState_RBV"],
+    "dot:cam1:": ["Acquire", "AcquireTime", "ImageMode", "NumImages", "ArrayCounter_RBV", "DetectorState_RBV",
+                  "SimMode"],
+    "dot:HDF1:": ["FileWriteMode", "Capture", "NumCapture", "SWMRMode", "FullFileName_RBV", "NumCaptured_RBV"],
+    "dot:Pva1:": ["PvName_RBV", "EnableCallbacks", "MinCallbackTime", "ArrayCounter_RBV"],
     "dot:TIFF1:": ["FilePath", "FileName", "FileTemplate", "FileNumber", "FullFileName_RBV", "WriteMessage"],
     "dot:image1:": ["ArrayData", "ArraySize0_RBV", "ArraySize1_RBV", "MinCallbackTime"],
     "dot:Stats1:": ["Total_RBV", "MaxValue_RBV", "CentroidX_RBV", "CentroidY_RBV"],
@@ -35,11 +40,31 @@ KEY_PVS = {
     "mtr:dotx": [""],
     "mtr:doty": [""],
 }
+MINI_PREFIX = "mini:"
+MINI_GROUPS = [
+    ("current", "ring current (mA), the beamline's ring", ["current"]),
+    ("ph:", "pinhole point detector on its motor", ["det", "exp", "mtr", "vel"]),
+    ("edge:", "knife-edge point detector on its motor", ["det", "exp", "mtr", "vel"]),
+    ("slit:", "slit point detector on its motor", ["det", "exp", "mtr", "vel"]),
+    ("dot:", "the example's camera: the spot image as a float waveform", ["det", "img_sum", "exp", "mtrx", "mtry",
+                                                                        "shutter_open", "ArraySize_RBV"]),
+]
 
 
 def build_ioc(prefix: str = DEFAULT_PREFIX) -> BeamlineIOC:
     """The IOC's PV groups, without serving them."""
     return BeamlineIOC(prefix=prefix, data_root=Path(tempfile.gettempdir()))
+
+
+def mini_lines(ioc: BeamlineIOC) -> list[str]:
+    """Table rows of caproto's mini_beamline names (``--mini-beamline``, prefix ``mini:``)."""
+    mini = ioc.add_mini_beamline(MINI_PREFIX)
+    lines = []
+    for group, what, keys in MINI_GROUPS:
+        count = sum(1 for name in mini if name[len(MINI_PREFIX):].startswith(group))
+        lines.append(f"| `{MINI_PREFIX}{group}` (`--mini-beamline`) | {count} | {what} | "
+                     + ", ".join(f"`{k}`" for k in keys) + " |")
+    return lines
 
 
 def ad_pv_names(prefix: str = DEFAULT_PREFIX) -> list[str]:
@@ -71,6 +96,10 @@ def summary(prefix: str = DEFAULT_PREFIX) -> str:
         keys = ", ".join(f"`{k}`" for k in KEY_PVS[group] if k) or "the record itself"
         lines.append(f"| `{group}` | {counts[group]} | {what} | {keys} |")
     lines.append(f"| all | {len(ioc.pvdb)} | served by one caproto process (`beamline-ioc --list-pvs`) | |")
+    n = len(ioc.pvdb)
+    lines += mini_lines(ioc)
+    lines.append(f"| all with `--mini-beamline` | {n + len(ioc.mini.pvdb)} | caproto's `ioc_examples/mini_beamline` "
+                 "names too, on this IOC's ring and physics | |")
     return "\n".join(lines)
 
 
