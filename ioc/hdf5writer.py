@@ -29,9 +29,11 @@ fails (a full disk) keeps what was flushed before it: the file is closed, not de
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import math
 import os
+import resource
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +48,9 @@ BLOSC_COMPRESSORS = ("BloscLZ", "LZ4", "LZ4HC", "SNAPPY", "ZLIB", "ZSTD")
 BLOSC_SHUFFLES = ("None", "Byte", "Bit")
 STANDARD_ATTRIBUTES = ("NDArrayUniqueId", "NDArrayTimeStamp", "NDArrayEpicsTSSec", "NDArrayEpicsTSnSec")
 EPICS_EPOCH = 631152000.0  # POSIX seconds at 1990-01-01, where EPICS time stamps start
+# Room kept free for the file's metadata (dataset extents, attribute datasets, superblock)
+# beyond a frame's bytes: the HDF5 library must never meet a full disk itself (below).
+METADATA_ROOM = 256 * 1024
 
 
 def _hdf5plugin():
@@ -89,6 +94,12 @@ class HDF5Settings:
     store_attributes: bool = True  # [StoreAttr]
     store_performance: bool = False  # [StorePerform]
     fill_value: float = 0.0  # [FillValue]
+    attribute_chunk: int = 0  # [NDAttributeChunk]; 0: NumCapture frames, at most 16384 (as ADCore)
+    expected_frames: int = 0  # frames the file is meant for (NumCapture); 0: unknown
+
+    def attribute_chunks(self) -> tuple[int]:
+        """Chunk of the 1-D NDAttribute datasets: NDAttributeChunk, else NumCapture, else 16384."""
+        return (max(1, min(self.attribute_chunk or self.expected_frames or 16384, 16384)),)
 
     def filter_kwargs(self) -> dict:
         """h5py ``create_dataset`` keywords of the compression filter."""
@@ -170,6 +181,7 @@ class HDF5File:
             if self._path.is_dir() and not self._path.is_symlink():
                 raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
             _remove_quietly(self._path)  # NDFileHDF5 overwrites; a planted link is removed, not followed
+            self.check_room(0, f"cannot create {full}")
             self._file = h5py.File(self._path, "x", libver="latest" if self.settings.swmr else None)
             self._layout()
             if self.settings.swmr:
@@ -197,7 +209,7 @@ class HDF5File:
         det_attrs = detector.create_group("NDAttributes")
         det_attrs.attrs["NX_class"] = "NXcollection"
         self._color = det_attrs.create_dataset("ColorMode", shape=(0,), maxshape=(None,), dtype=np.int32,
-                                               chunks=(16384,))
+                                               chunks=self.settings.attribute_chunks())
         attrs = instrument.create_group("NDAttributes")
         attrs.attrs["NX_class"] = "NXcollection"
         self._attrs: dict[str, h5py.Dataset] = {}
@@ -206,7 +218,8 @@ class HDF5File:
                      "NDArrayEpicsTSSec": np.uint32, "NDArrayEpicsTSnSec": np.uint32}
             for name in STANDARD_ATTRIBUTES + self.attribute_names:
                 self._attrs[name] = attrs.create_dataset(name, shape=(0,), maxshape=(None,),
-                                                         dtype=kinds.get(name, np.float64), chunks=(16384,))
+                                                         dtype=kinds.get(name, np.float64),
+                                                         chunks=self.settings.attribute_chunks())
         self._perf = None
         if self.settings.store_performance:
             perf = instrument.create_group("performance")
@@ -228,6 +241,7 @@ class HDF5File:
             # HDF5 converts a frame of another DataType on writing, saturating at the file type's range.
             data = _convert(data, self.dtype)
         n = self.frames
+        self.check_room(data.size * self.dtype.itemsize, f"cannot write frame {n + 1} to {self.full_name}")
         try:
             self._data.resize(n + 1, axis=0)
             self._data[n] = data
@@ -250,8 +264,42 @@ class HDF5File:
         except WriteError:
             raise
         except Exception as exc:
+            self._truncate(n)
             raise _error(f"cannot write frame {n + 1} to {self.full_name}", exc) from None
         return self.frames
+
+    def check_room(self, nbytes: int, what: str) -> None:
+        """Raise WriteError (ENOSPC or EFBIG) unless ``nbytes`` more, and room for the
+        metadata, fit on the disk and under the process's file size limit.
+
+        The HDF5 library is never left to find out: a write it cannot complete leaves its
+        file open in the library with metadata it cannot flush (h5py then fails to close
+        it, and the process crashes at exit), while a frame refused here leaves a file that
+        closes cleanly with every earlier frame.
+        """
+        needed = nbytes + METADATA_ROOM
+        path = self._path
+        try:
+            stat = os.statvfs(path.parent)
+            size = os.path.getsize(path) if path.exists() else 0
+        except OSError as exc:
+            raise _error(what, exc) from None
+        if stat.f_bavail * stat.f_frsize < needed:
+            raise WriteError(errno.ENOSPC, f"{what}: {os.strerror(errno.ENOSPC)}")
+        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        if limit != resource.RLIM_INFINITY and size + needed > limit:
+            raise WriteError(errno.EFBIG, f"{what}: {os.strerror(errno.EFBIG)}")
+
+    def _truncate(self, n: int) -> None:
+        """After a failed append: back to ``n`` frames, so that closing the file does not
+        record a frame (or attribute) that never reached the disk."""
+        for dset in (self._data, self._color, *self._attrs.values(), *([self._perf] if self._perf else [])):
+            try:
+                if dset.shape[0] > n:
+                    dset.resize(n, axis=0)
+            except Exception:
+                pass
+        self.frames = n
 
     def flush(self) -> None:
         """Make every frame appended so far readable (FlushNow, NumFramesFlush, SWMR)."""
@@ -280,6 +328,16 @@ class HDF5File:
                 raise _error(f"cannot rename {self._path} to {self._final}", exc) from None
         return self.full_name
 
+    def finish_after_error(self) -> None:
+        """After a refused or failed frame: close the file with the frames written so far
+        (a file that holds none is removed, as no partial TIFF is left either)."""
+        try:
+            self.close()
+        except WriteError:
+            self.abort()
+        if self.frames == 0 and self._path is not None:
+            _remove_quietly(self._path)
+
     def abort(self) -> None:
         """Close after a failure, keeping what was written (errors now are not news)."""
         f, self._file = self._file, None
@@ -301,6 +359,7 @@ def write_file(target: FileTarget, settings: HDF5Settings, frames: list[tuple[np
     file (Single and Capture modes); returns FullFileName. Raises WriteError."""
     first = frames[0][0]
     names = tuple(frames[0][3].keys())
+    settings = dataclasses.replace(settings, expected_frames=len(frames))
     h5 = HDF5File(target, settings, first.shape, first.dtype, names)
     h5.open()
     try:
@@ -308,7 +367,7 @@ def write_file(target: FileTarget, settings: HDF5Settings, frames: list[tuple[np
             h5.append(data, uid, stamp, attrs)
         return h5.close()
     except WriteError:
-        h5.abort()
+        h5.finish_after_error()
         raise
 
 

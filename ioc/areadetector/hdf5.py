@@ -99,6 +99,8 @@ class FileHDF5(FileTIFF, records_group("NDFileHDF5Records", ND_FILE_HDF5)):
             store_attributes=bool(index(self.store_attr)),
             store_performance=bool(index(self.store_perform)),
             fill_value=self.fill_value.value,
+            attribute_chunk=self.nd_attribute_chunk.value,
+            expected_frames=max(self.num_capture.value, 0),
         )
 
     def _advertised_array(self) -> tuple[tuple[int, int], np.dtype]:
@@ -199,9 +201,9 @@ class FileHDF5(FileTIFF, records_group("NDFileHDF5Records", ND_FILE_HDF5)):
         except WriteError as exc:
             if exc.errno in (22,):  # EINVAL: this frame does not fit (ROI/type changed); the file goes on
                 return await self._failed(exc)
-            # The disk is full or the file is gone: keep what was flushed, end the capture.
+            # The disk is full or the file is gone: close it with the frames it holds, end the capture.
             self._stream = None
-            await self._run(stream.abort)
+            await self._run(stream.finish_after_error)
             await post(self.swmr_active_rbv, "Off")
             await self._end_capture()
             return await self._failed(exc)
