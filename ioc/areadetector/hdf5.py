@@ -285,12 +285,14 @@ class FileHDF5(FileTIFF, records_group("NDFileHDF5Records", ND_FILE_HDF5)):
                     raise ValueError(f"{instance.pvname}: capture not started: {text(self.write_message.value)}")
             await self.capture_rbv.write(1)
             return "Capture"
-        await self.capture_rbv.write("Done")
+        # Capture_RBV drops only once the file is closed, as in NDPluginFile: a client that
+        # waits for it (ophyd's unstage) may then open the file.
         if mode == "Stream":
             await self._close_stream()
         elif mode == "Capture" and self._buffer and index(self.auto_save):
             await instance.write("Done", verify_value=False)
             await self._flush_captured()
+        await self.capture_rbv.write("Done")
         return "Done"
 
     @write_file.putter
