@@ -12,7 +12,7 @@ import h5py
 from .. import ca
 from .conftest import FileSizeLimitedIOC, World, text
 
-P = "BH:"
+P = "HF:"  # a prefix no other test uses: libca remembers channels by name
 H = P + "dot:HDF1:"
 # Bytes a file may hold: two 480 x 640 UInt32 frames (1.2 MB each) and the NDAttribute datasets
 # (9 chunks of 16384 values: 1.1 MB, NumCapture being 0) fit, a third frame does not.
