@@ -42,9 +42,12 @@ class BeamlineIOC(PVGroup):
     ring:current         storage-ring current (mA), top-up
     dot:cam1:            areaDetector driver (AcquireTime is the exposure, s)
     dot:TIFF1:           NDFileTIFF plugin: one TIFF file per frame
+    dot:HDF1:            NDFileHDF5 plugin: frames into HDF5 files (SWMR)
     dot:image1:          NDPluginStdArrays: the last frame for live viewers
     dot:Stats1:          NDPluginStats: total, max, mean, sigma, centroid
+    dot:Pva1:            NDPluginPva: dot:Pva1:Image over PV Access (--pva)
     sim:                 simulation controls: TimeScale, Seed, RingMode, Time, DataRoot
+    mini:...             caproto's mini_beamline example names (--mini-beamline)
     """
 
     mtr_dotx = SubGroup(SimMotor, prefix="mtr:dotx", description="Beam spot x on the dot camera", channel=0)
