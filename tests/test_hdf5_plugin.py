@@ -208,3 +208,22 @@ def test_bad_input_is_refused_or_reported(hdf1, data_root, tmp_path):
     assert ca.get(P + "WriteStatus") == 0
     with h5py.File(ca.get_str(P + "FullFileName_RBV")) as f:
         assert f["entry/data/data"].shape[0] == 1
+
+
+def test_every_pv_stock_ophyd_references_is_served(ioc):
+    """All PVs of ophyd's HDF5Plugin (ADCore 3.3 layout) and PvaPlugin classes connect.
+
+    (3.4's plugin base adds MaxArrayRate_COUT, which no plugin of this IOC serves yet.)
+    """
+    import epics
+    from ophyd.areadetector.plugins import HDF5Plugin_V33, PvaPlugin_V33
+
+    from .test_ioc_camera import ophyd_pvs
+
+    pvs = ophyd_pvs(HDF5Plugin_V33, P) | ophyd_pvs(PvaPlugin_V33, "BL:dot:Pva1:")
+    assert len(pvs) > 200
+    chans = [epics.get_pv(pv, connect=False) for pv in sorted(pvs)]
+    for chan in chans:
+        chan.connect(timeout=0.001)
+    missing = [chan.pvname for chan in chans if not chan.wait_for_connection(timeout=5)]
+    assert missing == []
