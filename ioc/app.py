@@ -126,11 +126,15 @@ def _loopback_defaults(interfaces: list[str]) -> None:
         os.environ["EPICS_CA_SERVER_PORT"] = os.environ["EPICS_CAS_SERVER_PORT"]
 
 
-def _write_connection_file(prefix: str, data_root: Path, interfaces: list[str]) -> None:
-    """Leave ``ioc-<prefix>.json`` in the data root so clients on this machine find the port."""
+def _write_connection_file(prefix: str, data_root: Path, interfaces: list[str], pva: dict | None = None) -> None:
+    """Leave ``ioc-<prefix>.json`` in the data root so clients on this machine find the port
+    (and, with ``--pva``, the PV Access server and broadcast ports)."""
     path = connection_file(prefix, data_root)
     info = {"prefix": prefix, "port": int(os.environ.get("EPICS_CA_SERVER_PORT", "5064")), "pid": os.getpid(),
             "interfaces": interfaces, "data_root": str(data_root)}
+    if pva:
+        info["pva_server_port"] = int(pva["EPICS_PVAS_SERVER_PORT"])
+        info["pva_broadcast_port"] = int(pva["EPICS_PVAS_BROADCAST_PORT"])
     try:
         path.write_text(json.dumps(info, indent=1))
     except OSError as exc:
@@ -207,7 +211,8 @@ def main(argv: list[str] | None = None) -> None:
         except (PvaUnavailable, RuntimeError) as exc:
             parser.error(f"--pva: {exc}")
         atexit.register(ioc.pva_server.close)
-    _write_connection_file(args.prefix, ioc.data_root, run_options["interfaces"])
+    _write_connection_file(args.prefix, ioc.data_root, run_options["interfaces"],
+                           ioc.pva_server.config() if ioc.pva_server else None)
     print(f"beamline-ioc: prefix {args.prefix!r}, {len(pvdb)} PVs, interfaces {run_options['interfaces']}, "
           f"port {os.environ.get('EPICS_CA_SERVER_PORT', '5064')}, data root {ioc.data_root}, "
           f"time scale {args.time_scale}"

@@ -116,6 +116,17 @@ def test_without_pva_the_default_ioc_stays_pure_ca(ioc):
     assert subprocess.run([sys.executable, "-c", code], env={**os.environ}).returncode == 0
 
 
+def test_the_connection_file_names_the_pva_ports(pva_ioc):
+    import json
+
+    from beamline_shared.paths import connection_file
+
+    proc, client, data_root = pva_ioc
+    info = json.loads(connection_file(PREFIX, data_root).read_text())
+    assert info["pva_server_port"] == int(client["EPICS_PVA_SERVER_PORT"])
+    assert info["pva_broadcast_port"] == int(client["EPICS_PVA_BROADCAST_PORT"])
+
+
 def test_pva_server_listens_on_loopback_only(pva_ioc):
     import psutil
 
