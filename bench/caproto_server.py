@@ -15,9 +15,9 @@ import sys
 
 import numpy as np
 from caproto import ChannelType
-from caproto.server import PVGroup, pvproperty, run
+from caproto.server import PVGroup, pvproperty
 
-from ioc import caproto_tuning
+from ioc import ca_server
 
 
 def make_group(device: str, rows: int, cols: int) -> PVGroup:
@@ -65,9 +65,8 @@ def make_group(device: str, rows: int, cols: int) -> PVGroup:
 def main(argv: list[str]) -> None:
     device, rows, cols = argv[0], int(argv[1]), int(argv[2])
     group = make_group(device, rows, cols)
-    caproto_tuning.apply()
     print("caproto ready", flush=True)
-    run(group.pvdb, interfaces=["127.0.0.1"], log_pv_names=False)
+    ca_server.run(group.pvdb, interfaces=["127.0.0.1"], log_pv_names=False)
 
 
 if __name__ == "__main__":

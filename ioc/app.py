@@ -15,11 +15,11 @@ from pathlib import Path
 from textwrap import dedent
 
 import numpy as np
-from caproto.server import PVGroup, SubGroup, run, template_arg_parser
+from caproto.server import PVGroup, SubGroup, template_arg_parser
 
 from beamline_shared.paths import connection_file, default_data_root
 
-from . import caproto_tuning
+from . import ca_server
 from .areadetector import Camera
 from .mini_beamline import MiniBeamline
 from .motor import SimMotor
@@ -220,8 +220,7 @@ def main(argv: list[str] | None = None) -> None:
           file=sys.stderr, flush=True)
     # `kill PID` stops the IOC as Ctrl-C does: cleanly, removing its connection file.
     signal.signal(signal.SIGTERM, _interrupt)
-    caproto_tuning.apply()
-    run(pvdb, **run_options)
+    ca_server.run(pvdb, **run_options)
 
 
 def _interrupt(signum, frame) -> None:

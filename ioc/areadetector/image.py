@@ -18,7 +18,7 @@ from .plugin import PluginMixin
 class StdArrays(PluginMixin, records_group("NDStdArraysRecords", ND_PLUGIN_BASE, ND_STD_ARRAYS)):
     """``image1:``: NDPluginStdArrays, the last frame as a waveform for live viewers.
 
-    Posts are rate-limited by ``MinCallbackTime`` (0.1 s by default); a frame that arrives
+    Posts are rate-limited by ``MinCallbackTime`` (0 by default, as in ADCore); a frame that arrives
     sooner is not dropped but replaces the pending one, so the newest frame is always shown.
     """
 
@@ -27,7 +27,7 @@ class StdArrays(PluginMixin, records_group("NDStdArraysRecords", ND_PLUGIN_BASE,
     coalesce = True
 
     nd_array_port = pvproperty(**kw(ND_PLUGIN_BASE, "NDArrayPort"))
-    min_callback_time = pvproperty(**kw(ND_PLUGIN_BASE, "MinCallbackTime", value=0.1))
+    min_callback_time = pvproperty(**kw(ND_PLUGIN_BASE, "MinCallbackTime", value=0.0))
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -1,0 +1,585 @@
+"""Our Channel Access server: caproto 1.3's asyncio server, subclassed.
+
+:class:`Context` and :class:`Circuit` subclass caproto's asyncio ``Context`` and
+``VirtualCircuit`` (the context makes circuits of its ``CircuitClass``); each difference
+from caproto is an overriding method, named below with the defect it removes. Nothing here
+assigns into caproto's classes or modules. ``run(pvdb, ...)`` replaces
+``caproto.server.run``.
+
+How a monitor update travels. ``ChannelData.publish`` hands each update to
+``Context.subscription_queue``; caproto's is an unbounded queue read by one server-wide
+task that awaits each circuit's queue in turn. Ours (:class:`FanOut`) fans the update out
+at once, without waiting: it encodes the payload once per post (per data type, count and
+array filter), not once per subscriber, and appends a 16/24-byte header plus a reference to
+that payload to each subscribing circuit's FIFO. A subscription holds at most
+``backlog(nbytes)`` pending updates (100 small ones, one large array); when full, its
+newest pending update is replaced in place, as the C server's event queue does, so a
+client that cannot keep up gets the newest values at the rate it reads. Each circuit's
+sender task writes its FIFO to the socket (large payloads as a memoryview of the
+byte-swapped array, no copy in Python) and waits for the socket to drain when the client
+does not read.
+
+The differences, each tested against stock caproto in ``tests/test_ca_server.py``:
+
+1. ``Circuit.__init__``: TCP_NODELAY on every circuit, as rsrv sets it (asyncio sets it only
+   on sockets made with ``IPPROTO_TCP``; caproto's are not, so each small message waited
+   up to 40 ms for the client's delayed ACK). Monitor updates are sent as soon as the
+   sender task runs (caproto held them up to 10 ms to batch).
+2. ``Circuit._reply_after_monitors``: the reply to a WRITE_NOTIFY (or a refused put) leaves
+   after every monitor update the put posted: on the writer's circuit it is queued behind
+   them in the same FIFO; on every other circuit the writer waits until they have been
+   handed to the socket (a circuit whose client is not reading counts as done once they
+   are queued, as in rsrv's event queue: a frozen client must not hold up everyone's puts).
+   caproto sent the reply first: ``caput(..., wait=True)`` then saw stale monitored
+   ``.RBV``/``.DMOV``/``.LVIO``.
+3. ``FanOut`` and ``Circuit.enqueue_event``: posting never waits for a client, and what a
+   subscription holds is bounded (see above). caproto's fan-out awaited a full per-circuit
+   queue, so one frozen client stopped every monitor and grew the server-wide queue
+   without bound; it kept 1000 updates per subscription (48 frames for an image viewer)
+   and encoded every frame once per subscriber (1,000 image subscriptions: +1.2 GB).
+4. ``Circuit._on_disconnect``: a closed circuit's queued updates, pending writes and
+   subscriptions are freed at once and it leaves ``Context.circuits``. caproto awaited
+   its own monitor task (``RuntimeError: await wasn't used with future``) and the circuit
+   and its queued frames leaked until a full garbage collection.
+5. ``Circuit.command_queue_loop``: when a circuit's request loop ends (a protocol error,
+   a request on an unknown channel), the connection is closed, not left open and silent.
+6. ``BoundedWire.recv``: a message declaring more than ``EPICS_CA_MAX_ARRAY_BYTES`` is a
+   protocol error that closes the circuit (caproto buffered any declared size).
+7. ``Circuit._checked_write``: a DBR_STRING put declaring more strings than its payload
+   holds is refused at once (caproto's decoder looped over the declared count: one
+   24-byte message declaring 2**31 strings froze the event loop).
+8. ``Circuit.recv``/``command_queue_loop``/``_start_write``: the socket is read only as
+   fast as its requests are processed (a short request queue, at most
+   ``WRITES_IN_FLIGHT`` puts in progress per circuit, one request per turn of the event
+   loop), so one client flooding puts slows itself, not the others; a refused put logs
+   one line. caproto made every put its own task with no bound and logged a traceback for
+   each refused one (a flood of 166k puts: the camera stopped, other clients' reads took
+   9 s, 4,821 tracebacks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections import deque
+
+import caproto as ca
+import numpy as np
+from caproto import ChannelType, apply_arr_filter
+from caproto._utils import apply_deadband_filter
+from caproto.asyncio.server import Context as _AsyncioContext
+from caproto.asyncio.server import VirtualCircuit as _AsyncioCircuit
+from caproto.server.common import DisconnectedCircuit, LoopExit, host_endian
+from caproto.server.common import VirtualCircuit as _CommonCircuit
+
+WRITTEN_FOR = (1, 3)  # caproto major.minor these overrides were written against
+_version = tuple(int(x) for x in ca.__version__.split(".")[:2] if x.isdigit())
+if _version != WRITTEN_FOR:
+    raise ImportError(f"ioc.ca_server overrides private methods of caproto {'.'.join(map(str, WRITTEN_FOR))}; "
+                      f"caproto {ca.__version__} is installed: check each override against its source first")
+
+SUBSCRIPTION_BACKLOG = 100  # pending updates per subscription, at most ...
+SUBSCRIPTION_BACKLOG_BYTES = 1 << 20  # ... and at most this many bytes of them; always at least one
+LARGE = 1 << 16  # bytes: a payload this size or more is written on its own, as a memoryview
+COMMAND_BACKLOG = 16  # requests parsed but not yet processed, per circuit
+WRITES_IN_FLIGHT = 32  # puts in progress per circuit (a motor put with callback lasts the whole move)
+RECV_BYTES = 1 << 16
+SEND_HIGH_WATER = 1 << 18  # bytes buffered in the transport before the sender waits for the client
+
+
+def backlog(nbytes: int) -> int:
+    """How many pending updates of ``nbytes`` each a subscription may hold."""
+    return max(1, min(SUBSCRIPTION_BACKLOG, SUBSCRIPTION_BACKLOG_BYTES // max(1, nbytes)))
+
+
+def _wire(buffer):
+    """A payload buffer as the socket takes it: a byte memoryview, no copy for arrays."""
+    if isinstance(buffer, np.ndarray):
+        return memoryview(np.ascontiguousarray(buffer).view(np.uint8)).cast("B")
+    if isinstance(buffer, (bytes, bytearray)):
+        return buffer
+    return bytes(buffer)  # a ctypes metadata struct, a memoryview of one
+
+
+class Encoded:
+    """One EventAddResponse's payload, shared by every subscriber it goes to."""
+
+    __slots__ = ("header", "payload", "nbytes")
+
+    def __init__(self, command: ca.EventAddResponse) -> None:
+        self.header = command.header
+        parts = [_wire(b) for b in command.buffers]
+        self.nbytes = sum(len(p) for p in parts)
+        if self.nbytes < LARGE or len(parts) != 2 and len(parts) != 3:
+            self.payload = [b"".join(parts)]
+        else:
+            self.payload = [p for p in parts if len(p)]
+
+    def header_for(self, subscriptionid: int) -> bytes:
+        header = type(self.header).from_buffer_copy(self.header)
+        header.parameter2 = subscriptionid
+        return bytes(header)
+
+
+class Entry:
+    """A place in a circuit's send FIFO: a monitor update (header + shared payload) or a command."""
+
+    __slots__ = ("ticket", "subscriptionid", "header", "payload", "command")
+
+    def __init__(self, ticket: int, subscriptionid, header, payload, command=None) -> None:
+        self.ticket = ticket
+        self.subscriptionid = subscriptionid
+        self.header = header
+        self.payload = payload
+        self.command = command
+
+
+class FanOut:
+    """Stands where caproto's ``Context.subscription_queue`` is: ``put`` fans an update out at once."""
+
+    def __init__(self, context: Context) -> None:
+        self.context = context
+
+    async def put(self, update) -> None:
+        self.context.fan_out(*update)
+
+    def put_nowait(self, update) -> None:
+        self.context.fan_out(*update)
+
+
+class BoundedWire(ca.VirtualCircuit):
+    """caproto's sans-I/O server circuit that refuses messages larger than the server accepts."""
+
+    def __init__(self, *args, max_message: int, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_message = max_message
+
+    def recv(self, *buffers):
+        commands, needed = super().recv(*buffers)
+        if len(self._data) + needed > self.max_message:
+            raise ca.RemoteProtocolError(f"a message of {len(self._data) + needed} bytes is larger than "
+                                         f"EPICS_CA_MAX_ARRAY_BYTES allows ({self.max_message - 24})")
+        return commands, needed
+
+
+class Circuit(_AsyncioCircuit):
+    """One client connection (see the module docstring for what differs from caproto)."""
+
+    def __init__(self, circuit, client, context) -> None:
+        super().__init__(circuit, client, context)
+        self.command_queue = asyncio.Queue(COMMAND_BACKLOG)
+        self._writes = asyncio.Semaphore(WRITES_IN_FLIGHT)
+        self._write_tasks: set[asyncio.Task] = set()
+        self._fifo: deque[Entry] = deque()
+        self._pending: dict[int, deque[Entry]] = {}  # subscriptionid -> its entries in the FIFO
+        self._ticket = 0  # last ticket given to an entry
+        self._sent_ticket = 0  # last ticket handed to the socket
+        self._blocked = False  # the sender waits for the client to read
+        self._waiters: list[asyncio.Future] = []
+        self._wakeup = asyncio.Event()
+        sock = client.writer.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        transport = client.writer.transport
+        transport.set_write_buffer_limits(high=SEND_HIGH_WATER)
+
+    # -- receiving ---------------------------------------------------------------------
+
+    async def recv(self) -> None:
+        try:
+            data = await self.client.recv(RECV_BYTES)
+        except OSError:
+            data = b""
+        commands, _ = self.circuit.recv(data)
+        for command in commands:
+            await self.command_queue.put(command)  # waits while the queue is full: back-pressure
+        if not data:
+            await self._on_disconnect()
+            raise DisconnectedCircuit()
+
+    async def command_queue_loop(self) -> None:
+        self.write_event.set()
+        try:
+            while True:
+                command = await self.command_queue.get()
+                response = await self._command_queue_iteration(command)
+                if response:
+                    await self.send(*response)
+                await asyncio.sleep(0)  # one request per turn of the loop: a flood cannot starve others
+        except (DisconnectedCircuit, LoopExit):
+            pass
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.log.error("Circuit %s: request loop failed (%s: %s); closing it", self, type(exc).__name__, exc)
+        await self._close()
+
+    async def _command_queue_iteration(self, command):
+        try:
+            self.circuit.process_command(command)
+        except ca.RemoteProtocolError as exc:
+            try:
+                cid, sid = self._get_ids_from_command(command)
+            except Exception:
+                cid = None
+            if cid is None:
+                self.log.warning("Circuit %s: protocol error (%s); closing it", self, exc)
+                raise LoopExit("Unrecoverable protocol error") from None
+            self.log.warning("Circuit %s: protocol error on channel cid=%d (%s); disconnecting the channel",
+                             self, cid, exc)
+            await self.send(ca.ServerDisconnResponse(cid=cid))
+            return None
+        if command is ca.DISCONNECTED:
+            raise DisconnectedCircuit
+        try:
+            return await self._process_command(command)
+        except (DisconnectedCircuit, LoopExit):
+            raise
+        except Exception as exc:
+            if not self.connected:
+                raise LoopExit("Server error after client disconnection") from None
+            try:
+                cid, _ = self._get_ids_from_command(command)
+            except Exception:
+                cid = None
+            self.log.warning("Circuit %s: request %r failed: %s: %s", self, type(command).__name__,
+                             type(exc).__name__, exc)
+            if cid is None:
+                return None
+            return [ca.ErrorResponse(command, cid, status=ca.CAStatus.ECA_INTERNAL,
+                                     error_message=f"Python exception: {type(exc).__name__} {exc}")]
+
+    async def _process_command(self, command):
+        if isinstance(command, (ca.WriteRequest, ca.WriteNotifyRequest)):
+            chan, db_entry = self._get_db_entry_from_command(command)
+            await self._start_write(command, chan, db_entry)
+            return []
+        response = await super()._process_command(command)
+        if isinstance(command, ca.EventsOffRequest):
+            self._drop_pending_events()  # the client said it cannot catch up (caproto: unexpired_updates)
+        return response
+
+    # -- puts --------------------------------------------------------------------------
+
+    async def _start_write(self, command, chan, db_entry) -> None:
+        await self._writes.acquire()  # at most WRITES_IN_FLIGHT: the request loop, and so recv, waits
+        self.write_event.clear()
+        task = asyncio.get_running_loop().create_task(self._checked_write(command, chan, db_entry))
+        self._write_tasks.add(task)
+        task.add_done_callback(self._write_done)
+
+    def _write_done(self, task: asyncio.Task) -> None:
+        self._write_tasks.discard(task)
+        self._writes.release()
+        if not self._write_tasks:
+            self.write_event.set()
+
+    async def _checked_write(self, command, chan, db_entry) -> None:
+        notify = isinstance(command, ca.WriteNotifyRequest)
+        try:
+            self._check_count(command)
+            status = await db_entry.auth_write(self.client_hostname, self.client_username, command.data,
+                                               command.data_type, command.metadata,
+                                               user_address=self.circuit.address)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.log.warning("Put to %s refused: %s: %s", chan.name, type(exc).__name__, exc)
+            reply = ca.ErrorResponse(command, chan.cid, status=ca.CAStatus.ECA_PUTFAIL,
+                                     error_message=f"Python exception: {type(exc).__name__} {exc}")
+        else:
+            if not notify:
+                return
+            reply = chan.write(ioid=command.ioid, status=True if status is None else status,
+                               data_count=db_entry.length)
+        if self.connected:
+            await self._reply_after_monitors(reply)
+
+    @staticmethod
+    def _check_count(command) -> None:
+        """A string put may not declare more strings than its payload holds (see fix 7)."""
+        data_type = command.data_type
+        if ca.native_type(data_type) == ChannelType.STRING:
+            payload = command.header.payload_size
+            if command.data_count > max(1, -(-payload // ca.MAX_STRING_SIZE)):
+                raise ValueError(f"{command.data_count} strings declared in a payload of {payload} bytes")
+
+    async def _reply_after_monitors(self, reply) -> None:
+        """Send ``reply`` after every update already posted, here and on the other circuits (fix 2)."""
+        others = [(circuit, circuit._ticket) for circuit in tuple(self.context.circuits)
+                  if circuit is not self and isinstance(circuit, Circuit)]
+        for circuit, ticket in others:
+            await circuit.wait_sent(ticket)
+        self._append(Entry(0, None, None, None, command=reply))
+
+    async def wait_sent(self, ticket: int) -> None:
+        """Until the FIFO is written up to ``ticket``, the client stops reading, or the circuit closes."""
+        loop = asyncio.get_running_loop()
+        while self.connected and self._sent_ticket < ticket and not self._blocked:
+            waiter = loop.create_future()
+            self._waiters.append(waiter)
+            await waiter
+
+    def _progress(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # -- monitor updates ---------------------------------------------------------------
+
+    def _append(self, entry: Entry) -> None:
+        self._ticket += 1
+        entry.ticket = self._ticket
+        self._fifo.append(entry)
+        self._wakeup.set()
+
+    def enqueue_event(self, subscriptionid: int, encoded: Encoded) -> None:
+        """Queue one update of a subscription; when it holds its backlog, the newest pending one is replaced."""
+        pending = self._pending.get(subscriptionid)
+        if pending is None:
+            pending = self._pending[subscriptionid] = deque()
+        if pending and len(pending) >= backlog(encoded.nbytes):
+            entry = pending[-1]
+            entry.header = encoded.header_for(subscriptionid)
+            entry.payload = encoded.payload
+            return
+        entry = Entry(0, subscriptionid, encoded.header_for(subscriptionid), encoded.payload)
+        pending.append(entry)
+        self._append(entry)
+
+    def _drop_pending_events(self, subscriptionids=None) -> None:
+        ids = list(self._pending) if subscriptionids is None else subscriptionids
+        for subscriptionid in ids:
+            for entry in self._pending.pop(subscriptionid, ()):
+                entry.payload = entry.header = None  # skipped by the sender, memory freed now
+
+    async def _cull_subscriptions(self, db_entry, func):
+        removed = await super()._cull_subscriptions(db_entry, func)
+        self._drop_pending_events([sub.subscriptionid for _, sub in removed])
+        return removed
+
+    async def subscription_queue_loop(self) -> None:
+        """The sender: writes the FIFO to the socket, waiting for the client when it does not read."""
+        self.events_on.set()
+        writer = self.client.writer
+        transport = writer.transport
+        try:
+            while True:
+                if not self._fifo:
+                    self._wakeup.clear()
+                    await self._wakeup.wait()
+                    continue
+                small: list = []
+                while self._fifo:
+                    entry = self._fifo.popleft()
+                    self._sent_ticket = entry.ticket
+                    if entry.command is not None:
+                        try:
+                            small.extend(bytes(b) for b in self.circuit.send(entry.command))
+                        except ca.CaprotoError as exc:  # e.g. its channel was cleared meanwhile
+                            self.log.warning("Circuit %s: reply %r not sent: %s", self, entry.command, exc)
+                        continue
+                    if entry.header is None:
+                        continue  # dropped (subscription cancelled, events off)
+                    pending = self._pending.get(entry.subscriptionid)
+                    if pending:
+                        pending.popleft()
+                    small.append(entry.header)
+                    for part in entry.payload:
+                        if len(part) >= LARGE:
+                            transport.write(b"".join(small))
+                            small.clear()
+                            transport.write(part)
+                        else:
+                            small.append(part)
+                    if transport.get_write_buffer_size() > SEND_HIGH_WATER:
+                        break
+                if small:
+                    transport.write(b"".join(small))
+                if transport.is_closing():
+                    raise ConnectionResetError("transport closed")
+                if transport.get_write_buffer_size() > SEND_HIGH_WATER:
+                    self._blocked = True
+                    self._progress()
+                    try:
+                        await writer.drain()
+                    finally:
+                        self._blocked = False
+                else:
+                    self._progress()
+                    await asyncio.sleep(0)  # let posts accumulate and other circuits run
+        except asyncio.CancelledError:
+            pass
+        except (OSError, ca.CaprotoNetworkError, RuntimeError):
+            await self._close()
+        finally:
+            self._progress()
+
+    # -- sending replies ---------------------------------------------------------------
+
+    async def _send_buffers(self, *buffers) -> None:
+        transport = self.client.writer.transport
+        small: list = []
+        for buffer in buffers:
+            part = _wire(buffer)
+            if len(part) >= LARGE:
+                if small:
+                    transport.write(b"".join(small))
+                    small.clear()
+                transport.write(part)
+            else:
+                small.append(part)
+        if small:
+            transport.write(b"".join(small))
+        if transport.is_closing():
+            raise ConnectionResetError("transport closed")
+        if transport.get_write_buffer_size() > SEND_HIGH_WATER:
+            await self.client.writer.drain()
+
+    # -- closing -----------------------------------------------------------------------
+
+    async def _on_disconnect(self) -> None:
+        if not self.connected:
+            return
+        await _CommonCircuit._on_disconnect(self)  # subscriptions out of the context; connected = False
+        self.client.close()
+        self._fifo.clear()
+        self._pending.clear()
+        self._progress()
+        while not self.command_queue.empty():
+            self.command_queue.get_nowait()
+        current = asyncio.current_task()
+        for task in list(self._write_tasks):
+            if task is not current:
+                task.cancel()
+        self._sub_task = None
+        for task in list(self.tasks.tasks):  # the sender and the request loop
+            if task is not current:
+                task.cancel()
+        for sub in [s for s in self.context.last_dead_band if s.circuit is self]:
+            self.context.last_dead_band.pop(sub, None)
+        for sub in [s for s in self.context.last_sync_edge_update if s.circuit is self]:
+            self.context.last_sync_edge_update.pop(sub, None)
+        self.context.circuits.discard(self)
+
+    async def _close(self) -> None:
+        if self.connected:
+            await self._on_disconnect()
+            self.circuit.disconnect()
+            await self.context.circuit_disconnected(self)
+
+
+class Context(_AsyncioContext):
+    """The server: caproto's asyncio context with our circuits and fan-out."""
+
+    CircuitClass = Circuit
+
+    def __init__(self, pvdb, interfaces=None) -> None:
+        super().__init__(pvdb, interfaces)
+        self.subscription_queue = FanOut(self)
+        self.max_message = max(int(self.environ.get("EPICS_CA_MAX_ARRAY_BYTES", 16384)), 16384) + 24
+        # Per db_entry, the encodings of its last post: new subscribers get the same bytes.
+        self._last_encodings: dict[int, tuple[object, dict]] = {}
+
+    async def subscription_queue_loop(self) -> None:
+        """Nothing to do: :class:`FanOut` delivers each update as it is posted."""
+
+    def fan_out(self, sub_specs, metadata, values, flags, sub) -> None:
+        """Queue one posted update on every circuit subscribed to it (``sub``: only that one)."""
+        if sub is None:
+            encodings: dict = {}
+            for spec in sub_specs:
+                self._last_encodings[id(spec.db_entry)] = (values, encodings)
+            targets = [(spec, s) for spec in sub_specs for s in tuple(self.subscriptions.get(spec, ()))]
+        else:
+            spec = sub_specs[0]
+            cached_values, encodings = self._last_encodings.get(id(spec.db_entry), (None, None))
+            if cached_values is not values:
+                encodings = {}
+            targets = [(spec, sub)]
+        for spec, target in targets:
+            circuit = target.circuit
+            if not circuit.connected or not isinstance(circuit, Circuit):
+                continue
+            if not circuit.events_on.is_set():
+                resend = circuit.subscriptions_to_resend.setdefault(spec, [])
+                if target not in resend:
+                    resend.append(target)
+                continue
+            try:
+                encoded = self._encode(spec, target, metadata, values, flags, encodings)
+            except Exception as exc:
+                self.log.warning("Could not encode an update of %s: %s: %s", target.channel.name,
+                                 type(exc).__name__, exc)
+                continue
+            if encoded is not None:
+                circuit.enqueue_event(target.subscriptionid, encoded)
+
+    def _encode(self, spec, sub, metadata, values, flags, encodings: dict) -> Encoded | None:
+        """The update as ``sub`` wants it (array filter, count, deadband, sync), encoded once per kind."""
+        filt = spec.channel_filter
+        values = apply_arr_filter(filt.arr, values)
+        data_count = sub.data_count or len(values)
+        if data_count != len(values):
+            values = values[:data_count]
+        if filt.dbnd is not None:
+            tracking = apply_deadband_filter(previous_value=self.last_dead_band.get(sub), new_value=values,
+                                             sub=sub, flags=flags, host_endian=host_endian)
+            if tracking is None:
+                return None
+            self.last_dead_band[sub] = tracking
+        if filt.sync is not None:
+            command = sub.channel.subscribe(data=values, metadata=metadata, data_type=sub.data_type,
+                                            data_count=data_count, subscriptionid=sub.subscriptionid, status=1)
+            last = self.last_sync_edge_update[sub][filt.sync.s].get(filt.sync.m)
+            if last and last == command:
+                return None
+            self.last_sync_edge_update[sub][filt.sync.s][filt.sync.m] = command
+            return Encoded(command)
+        key = (sub.data_type, data_count, filt.arr)
+        encoded = encodings.get(key)
+        if encoded is None:
+            command = sub.channel.subscribe(data=values, metadata=metadata, data_type=sub.data_type,
+                                            data_count=data_count, subscriptionid=0, status=1)
+            encoded = encodings[key] = Encoded(command)
+        return encoded
+
+    async def tcp_handler(self, client, addr) -> None:
+        """caproto's, with a size-bounded sans-I/O circuit and one log line for a broken circuit."""
+        wire = BoundedWire(ca.SERVER, addr, None, max_message=self.max_message)
+        circuit = self.CircuitClass(wire, client, self)
+        self.circuits.add(circuit)
+        self.log.info("Connected to new client at %s:%d (total: %d).", *addr, len(self.circuits))
+        await circuit.run()
+        try:
+            while circuit.connected:
+                await circuit.recv()
+        except DisconnectedCircuit:
+            pass
+        except Exception as exc:
+            self.log.warning("Client at %s:%d: %s: %s; closing the circuit", *addr, type(exc).__name__, exc)
+        finally:
+            await circuit._close()
+            self.circuits.discard(circuit)
+        self.log.info("Disconnected from client at %s:%d (total: %d).", *addr, len(self.circuits))
+
+
+async def start_server(pvdb, *, interfaces=None, log_pv_names=False, startup_hook=None) -> None:
+    """Serve ``pvdb`` until cancelled (as ``caproto.asyncio.server.start_server``)."""
+    context = Context(pvdb, interfaces)
+    return await context.run(log_pv_names=log_pv_names, startup_hook=startup_hook)
+
+
+def run(pvdb, *, module_name: str = "caproto.asyncio.server", interfaces=None, log_pv_names=False,
+        startup_hook=None) -> None:
+    """Serve ``pvdb`` until interrupted (as ``caproto.server.run``; asyncio is the only library)."""
+    if module_name != "caproto.asyncio.server":
+        raise ValueError(f"ioc.ca_server serves with asyncio only, not {module_name}")
+    try:
+        asyncio.run(start_server(pvdb, interfaces=interfaces, log_pv_names=log_pv_names, startup_hook=startup_hook))
+    except KeyboardInterrupt:
+        pass
+
+
+__all__ = ["Circuit", "Context", "FanOut", "backlog", "run", "start_server"]
