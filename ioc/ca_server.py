@@ -60,6 +60,7 @@ The differences, each tested against stock caproto in ``tests/test_ca_server.py`
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import socket
 from collections import deque
 
@@ -83,7 +84,8 @@ SUBSCRIPTION_BACKLOG_BYTES = 1 << 20  # ... and at most this many bytes of them;
 LARGE = 1 << 16  # bytes: a payload this size or more is written on its own, as a memoryview
 COMMAND_BACKLOG = 16  # requests parsed but not yet processed, per circuit
 WRITES_IN_FLIGHT = 32  # puts in progress per circuit (a motor put with callback lasts the whole move)
-RECV_BYTES = 1 << 16
+RECV_BYTES = 8192  # read at a time: what one turn of the request loop may have to parse
+INLINE_WRITE = 0.01  # s: a put is processed before the next request unless it takes longer (a move)
 SEND_HIGH_WATER = 1 << 18  # bytes buffered in the transport before the sender waits for the client
 
 
@@ -267,6 +269,9 @@ class Circuit(_AsyncioCircuit):
         task = asyncio.get_running_loop().create_task(self._checked_write(command, chan, db_entry))
         self._write_tasks.add(task)
         task.add_done_callback(self._write_done)
+        # One put at a time per circuit, as rsrv: the next request waits for this one unless it
+        # lasts (a put with completion on a motor lasts the whole move), then it goes on aside.
+        await asyncio.wait((task,), timeout=INLINE_WRITE)
 
     def _write_done(self, task: asyncio.Task) -> None:
         self._write_tasks.discard(task)
@@ -479,24 +484,22 @@ class Context(_AsyncioContext):
         super().__init__(pvdb, interfaces)
         self.subscription_queue = FanOut(self)
         self.max_message = max(int(self.environ.get("EPICS_CA_MAX_ARRAY_BYTES", 16384)), 16384) + 24
-        # Per db_entry, the encodings of its last post: new subscribers get the same bytes.
-        self._last_encodings: dict[int, tuple[object, dict]] = {}
+        # Per db_entry, the encodings of its value since its last post: new subscribers share them.
+        self._last_encodings: dict[int, dict] = {}
 
     async def subscription_queue_loop(self) -> None:
         """Nothing to do: :class:`FanOut` delivers each update as it is posted."""
 
     def fan_out(self, sub_specs, metadata, values, flags, sub) -> None:
         """Queue one posted update on every circuit subscribed to it (``sub``: only that one)."""
-        if sub is None:
+        if sub is None:  # a post: the value changed
             encodings: dict = {}
             for spec in sub_specs:
-                self._last_encodings[id(spec.db_entry)] = (values, encodings)
+                self._last_encodings[id(spec.db_entry)] = encodings
             targets = [(spec, s) for spec in sub_specs for s in tuple(self.subscriptions.get(spec, ()))]
-        else:
+        else:  # a new subscription's first update: the value as last posted (caproto reads it anew)
             spec = sub_specs[0]
-            cached_values, encodings = self._last_encodings.get(id(spec.db_entry), (None, None))
-            if cached_values is not values:
-                encodings = {}
+            encodings = self._last_encodings.setdefault(id(spec.db_entry), {})
             targets = [(spec, sub)]
         for spec, target in targets:
             circuit = target.circuit
@@ -571,11 +574,23 @@ async def start_server(pvdb, *, interfaces=None, log_pv_names=False, startup_hoo
     return await context.run(log_pv_names=log_pv_names, startup_hook=startup_hook)
 
 
+def return_freed_frames(threshold: int = 1 << 17) -> None:
+    """glibc only: allocate blocks of ``threshold`` bytes or more with mmap, so that a freed frame
+    (a closed client's queued updates) goes back to the OS at once, not when malloc trims its heap.
+    glibc's default threshold rises to 32 MB after the first large free, keeping freed frames."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, threshold)  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        pass
+
+
 def run(pvdb, *, module_name: str = "caproto.asyncio.server", interfaces=None, log_pv_names=False,
         startup_hook=None) -> None:
     """Serve ``pvdb`` until interrupted (as ``caproto.server.run``; asyncio is the only library)."""
     if module_name != "caproto.asyncio.server":
         raise ValueError(f"ioc.ca_server serves with asyncio only, not {module_name}")
+    return_freed_frames()
     try:
         asyncio.run(start_server(pvdb, interfaces=interfaces, log_pv_names=log_pv_names, startup_hook=startup_hook))
     except KeyboardInterrupt:
