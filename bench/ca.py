@@ -138,7 +138,7 @@ class OursServer:
 
     def restore(self) -> None:
         for pv, value in (("TIFF1:EnableCallbacks", 1), ("Stats1:EnableCallbacks", 1),
-                          ("image1:MinCallbackTime", 0.1)):
+                          ("image1:MinCallbackTime", 0.0)):
             _caput(self.p + pv, value)
 
 
@@ -173,3 +173,53 @@ def server_accepts_new_clients(pvname: str, timeout: float = 5.0) -> bool:
         return True
     except Exception:
         return False
+
+
+RATES = (10, 50, 100, 200, 400)  # posts per second of the matched-rate monitor rows; then flat out
+
+
+@dataclass
+class RatePair:
+    rate: int  # posts/s asked for; 1: flat out
+    ours: MonitorResult
+    c: MonitorResult
+
+    @staticmethod
+    def fraction(res: MonitorResult) -> float:
+        """Share of the posted arrays the monitor received."""
+        return min(1.0, res.updates_per_s / res.posts_per_s) if res.posts_per_s else 0.0
+
+    @property
+    def delivered_ratio(self) -> float:
+        """Delivered fraction, ours over the C server's (at a matched posting rate)."""
+        c = self.fraction(self.c)
+        return self.fraction(self.ours) / c if c else float("nan")
+
+    @property
+    def rate_ratio(self) -> float:
+        """Full arrays received per second, ours over the C server's (flat out: past saturation)."""
+        return self.ours.updates_per_s / self.c.updates_per_s if self.c.updates_per_s else float("nan")
+
+
+def matched_rates(ours_device: str, c_device: str, count: int, seconds: float, repeats: int,
+                  rates: tuple[int, ...] = RATES) -> list[RatePair]:
+    """Monitor of a ready-made array posted at each rate of ``rates`` and flat out, ours vs the C
+    server, alternating; the median repeat (by ours' delivered rate) of each."""
+    import statistics
+
+    mon_ours, mon_c = ArrayMonitor(f"{ours_device}:ArrayData", count), ArrayMonitor(f"{c_device}:ArrayData", count)
+    pairs = []
+    try:
+        for rate in (*rates, 1):
+            ours_srv, c_srv = ReferenceServer(ours_device, rate), ReferenceServer(c_device, rate)
+            runs = []
+            for _ in range(repeats):
+                a = mon_ours.measure(ours_srv.start, ours_srv.stop, ours_srv.posts, seconds)
+                b = mon_c.measure(c_srv.start, c_srv.stop, c_srv.posts, seconds)
+                runs.append(RatePair(rate, a, b))
+            ratios = [r.delivered_ratio if rate > 1 else r.rate_ratio for r in runs]
+            pairs.append(runs[ratios.index(statistics.median_low(ratios))])
+    finally:
+        mon_ours.close()
+        mon_c.close()
+    return pairs

@@ -1,10 +1,10 @@
-"""caproto alone, for the CA rows: the same waveform as :mod:`bench.softioc_server`, served by caproto.
+"""Our CA server alone, for the CA rows: the same waveform as :mod:`bench.softioc_server`.
 
-Run as ``python -m bench.caproto_server DEVICE ROWS COLS`` with the CA server environment
-of :func:`beamline_shared.launcher.ca_environment`. Same PVs as the C reference (``ArrayData``,
-``Post``, ``Posts``; ``Post`` = 1 posts as fast as it can, N > 1 posts N arrays per second)
-and the same caproto tuning as the beamline IOC
-(:mod:`ioc.caproto_tuning`): it shows what caproto itself delivers when the arrays are
+Run as ``python -m bench.caproto_server DEVICE ROWS COLS [--stock]`` with the CA server
+environment of :func:`beamline_shared.launcher.ca_environment`. Same PVs as the C reference
+(``ArrayData``, ``Post``, ``Posts``; ``Post`` = 1 posts as fast as it can, N > 1 posts N
+arrays per second), served by the beamline IOC's server (:mod:`ioc.ca_server`), or with
+``--stock`` by caproto's own: it shows what the server delivers when the arrays are
 ready-made, apart from the camera simulation that feeds ``image1:ArrayData``.
 """
 
@@ -16,6 +16,7 @@ import sys
 import numpy as np
 from caproto import ChannelType
 from caproto.server import PVGroup, pvproperty
+from caproto.server import run as caproto_run
 
 from ioc import ca_server
 
@@ -66,7 +67,8 @@ def main(argv: list[str]) -> None:
     device, rows, cols = argv[0], int(argv[1]), int(argv[2])
     group = make_group(device, rows, cols)
     print("caproto ready", flush=True)
-    ca_server.run(group.pvdb, interfaces=["127.0.0.1"], log_pv_names=False)
+    serve = caproto_run if "--stock" in argv else ca_server.run
+    serve(group.pvdb, interfaces=["127.0.0.1"], log_pv_names=False)
 
 
 if __name__ == "__main__":

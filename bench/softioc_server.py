@@ -4,7 +4,8 @@ Run as ``python -m bench.softioc_server DEVICE ROWS COLS`` with the CA server en
 of :func:`beamline_shared.launcher.ca_environment` (loopback, its own port). It serves
 
 * ``DEVICE:ArrayData`` - waveform of ROWS x COLS int32 (``softioc.builder.WaveformIn``);
-* ``DEVICE:Post`` - write 1 to post new arrays from a thread as fast as it can, 0 to stop;
+* ``DEVICE:Post`` - write 1 to post new arrays from a thread as fast as it can, N > 1 to post
+  N arrays per second, 0 to stop;
 * ``DEVICE:Posts`` - how many arrays have been posted (updated every 0.1 s while posting).
 
 PV Access is off (``iocInit(enable_pva=False)``): only Channel Access is compared.
@@ -32,20 +33,33 @@ def main(argv: list[str]) -> None:
     array = builder.WaveformIn("ArrayData", initial_value=frames[0])
     posts = builder.longIn("Posts", initial_value=0)
     running = threading.Event()
+    rate = [1]  # 1: flat out; N > 1: N posts per second
 
     def post_loop() -> None:
         n = 0
         last = time.monotonic()
         while True:
             running.wait()
-            array.set(frames[n % 2])  # set() copies the array, as a driver hands over a new buffer
-            n += 1
-            if time.monotonic() - last > 0.1 or not running.is_set():
-                posts.set(n)
-                last = time.monotonic()
+            t0, k = time.monotonic(), 0
+            while running.is_set():
+                array.set(frames[n % 2])  # set() copies the array, as a driver hands over a new buffer
+                n += 1
+                k += 1
+                if time.monotonic() - last > 0.1:
+                    posts.set(n)
+                    last = time.monotonic()
+                if rate[0] > 1:
+                    time.sleep(max(0.0, t0 + k / rate[0] - time.monotonic()))
+            posts.set(n)
 
-    builder.boolOut("Post", initial_value=0,
-                    on_update=lambda value: running.set() if value else running.clear())
+    def on_post(value) -> None:
+        if value:
+            rate[0] = int(value)
+            running.set()
+        else:
+            running.clear()
+
+    builder.longOut("Post", initial_value=0, on_update=on_post)
     builder.LoadDatabase()
     softioc.iocInit(dispatcher, enable_pva=False)
     threading.Thread(target=post_loop, daemon=True, name="post").start()

@@ -467,6 +467,8 @@ class Circuit(_AsyncioCircuit):
         for sub in [s for s in self.context.last_sync_edge_update if s.circuit is self]:
             self.context.last_sync_edge_update.pop(sub, None)
         self.context.circuits.discard(self)
+        # A closed client's queued frames are freed now: give their memory back at once.
+        asyncio.get_running_loop().call_soon(return_freed_memory)
 
     async def _close(self) -> None:
         if self.connected:
@@ -574,15 +576,22 @@ async def start_server(pvdb, *, interfaces=None, log_pv_names=False, startup_hoo
     return await context.run(log_pv_names=log_pv_names, startup_hook=startup_hook)
 
 
-def return_freed_frames(threshold: int = 1 << 17) -> None:
-    """glibc only: allocate blocks of ``threshold`` bytes or more with mmap, so that a freed frame
-    (a closed client's queued updates) goes back to the OS at once, not when malloc trims its heap.
-    glibc's default threshold rises to 32 MB after the first large free, keeping freed frames."""
+def _malloc_trim():
+    """glibc's ``malloc_trim``, or None elsewhere."""
     try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, threshold)  # M_MMAP_THRESHOLD
+        return ctypes.CDLL("libc.so.6").malloc_trim
     except (OSError, AttributeError):
-        pass
+        return None
+
+
+_MALLOC_TRIM = _malloc_trim()
+
+
+def return_freed_memory() -> None:
+    """Give the heap's free memory back to the OS now (glibc keeps freed frames otherwise, up to
+    its dynamic mmap threshold of 32 MB each, until a later trim)."""
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 def run(pvdb, *, module_name: str = "caproto.asyncio.server", interfaces=None, log_pv_names=False,
@@ -590,7 +599,6 @@ def run(pvdb, *, module_name: str = "caproto.asyncio.server", interfaces=None, l
     """Serve ``pvdb`` until interrupted (as ``caproto.server.run``; asyncio is the only library)."""
     if module_name != "caproto.asyncio.server":
         raise ValueError(f"ioc.ca_server serves with asyncio only, not {module_name}")
-    return_freed_frames()
     try:
         asyncio.run(start_server(pvdb, interfaces=interfaces, log_pv_names=log_pv_names, startup_hook=startup_hook))
     except KeyboardInterrupt:

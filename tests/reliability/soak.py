@@ -28,6 +28,7 @@ import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -142,6 +143,16 @@ class RawClient:
                 self.received += len(data)
         except OSError:
             return
+
+    def unread(self) -> int:
+        """Bytes the server has sent that this client has not read yet (in its socket buffer)."""
+        import fcntl
+        import termios
+
+        try:
+            return struct.unpack("i", fcntl.ioctl(self.sock.fileno(), termios.FIONREAD, b"\0\0\0\0"))[0]
+        except OSError:
+            return 0
 
     def close(self, reset: bool = True) -> None:
         """Drop the connection: with a TCP reset (as a killed process's) or a normal close."""
@@ -283,7 +294,7 @@ class Churn:
             try:
                 client = RawClient(self.address, [(self.prefix + IMAGE, 1), (self.prefix + CURRENT, 1),
                                                   (self.prefix + COUNTER, 1)])
-                time.sleep(0.1)
+                wait_for(lambda c=client: c.received > 0, timeout=2)  # it got its first updates
                 client.close(reset=self.cycles % 2 == 0)
                 self.cycles += 1
             except Exception as exc:  # a refused or dead server is what this is looking for

@@ -16,14 +16,16 @@ Longer soak: ``BEAMLINE_SOAK=N`` multiplies the message counts and hypothesis ex
 20 x N (``BEAMLINE_SOAK=1 pytest -s tests/reliability/test_malformed_ca.py`` sends 250,000
 messages; about 1.5 minutes here). It draws other messages than the default run: it found
 the DBR_STRING count bomb that ``test_one_message_cannot_stall_the_ioc`` pins down (fixed
-in ``ioc/caproto_tuning.py``).
+in ``ioc/ca_server.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import random
+import re
 import selectors
 import socket
 import struct
@@ -48,6 +50,7 @@ from ioc.app import _shape
 from ioc.records import check_put, harden, pv_kwargs
 from ioc.tiffwriter import TemplateError, WriteError, check_template, format_template, resolve_directory
 
+from ..test_ca_server import Raw
 from .conftest import RELIABILITY_PORTS, World, good_acquisition
 
 SOAK = int(os.environ.get("BEAMLINE_SOAK", "0") or 0)
@@ -303,18 +306,6 @@ def test_ioc_survives_malformed_channel_access(fuzzed_ioc):
     world.assert_outside_untouched()
 
 
-def _session(port: int, names: list[str]) -> socket.socket:
-    """A raw CA circuit with channels open on ``names`` (sids 0..n-1 in order)."""
-    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-    sock.sendall(b"".join(bytes(m) for m in (caproto.VersionRequest(0, 13), caproto.HostNameRequest("h"),
-                                               caproto.ClientNameRequest("u"))))
-    for cid, name in enumerate(names):
-        sock.sendall(bytes(caproto.CreateChanRequest(name, cid, 13)))
-    time.sleep(0.3)
-    drain_blocking(sock, 0.3)
-    return sock
-
-
 def drain_blocking(sock: socket.socket, seconds: float) -> tuple[bytes, bool]:
     """What arrives within ``seconds``, and whether the IOC closed the connection."""
     sock.settimeout(seconds)
@@ -335,12 +326,14 @@ def test_a_request_on_an_unknown_channel_gets_an_answer_or_a_closed_connection(o
     """A client that sends a request with a sid it never got (a bug, or a race with
     ClearChannel) must learn of it: an error, or the circuit closed. Not silence."""
     proc = own_ioc("BZ:", World(tmp_path / "world"))
-    with _session(proc.port, ["BZ:ring:current"]) as sock:
-        sock.sendall(bytes(caproto.ReadNotifyRequest(data_type=6, data_count=1, sid=999, ioid=1)))
-        drain_blocking(sock, 0.5)
-        sock.sendall(bytes(caproto.EchoRequest()))
-        data, closed = drain_blocking(sock, 2.0)
-    assert closed or data, "the IOC neither answered nor closed the connection"
+    with Raw(proc.port, ["BZ:ring:current"]) as client:
+        client.sock.sendall(bytes(caproto.ReadNotifyRequest(data_type=6, data_count=1, sid=999, ioid=1)) + ECHO)
+        data, closed = drain_blocking(client.sock, 3.0)
+    # Ours closes the circuit (the request loop cannot go on without the channel); an error
+    # response naming the request would do too. Only silence is wrong.
+    assert closed or caproto.ErrorResponse.ID in [struct.unpack(">H", data[i:i + 2])[0]
+                                                  for i in range(0, len(data) - 1, 2)], \
+        "the IOC neither answered nor closed the connection"
     assert proc.alive()
 
 
@@ -390,13 +383,19 @@ def test_one_message_cannot_stall_the_ioc(tmp_path):
                       log_path=tmp_path / "ioc.log").start()
     try:
         rss_before = psutil.Process(proc.pid).memory_info().rss
-        with _session(proc.port, ["BK:ring:current"]) as sock:
-            sock.sendall(STALLER)
-            time.sleep(1.0)
+        with Raw(proc.port, ["BK:ring:current"]) as client:
+            client.sock.sendall(STALLER)
+            # The put is refused at once (an error response), and a new client is served.
+            try:
+                refused = client.until(lambda c: isinstance(c, caproto.ErrorResponse), 3.0)[-1]
+            except (TimeoutError, ConnectionError):
+                refused = None
             answered = echo_answered(proc.port, 3.0)
         growth = psutil.Process(proc.pid).memory_info().rss - rss_before
     finally:
         proc.stop(timeout=3)  # SIGINT, then SIGKILL if the loop is stuck
+    assert refused is not None and refused.status.name == "ECA_PUTFAIL", refused
+    assert b"strings declared" in refused.error_message  # the reason, in the error the client gets
     assert answered, "one message stopped the IOC serving anyone"
     assert growth < 50e6
 
@@ -460,7 +459,10 @@ def test_resolve_directory_never_leaves_the_root(maze: World, parts, start, dept
     try:
         real = resolve_directory(path, maze.root, depth)
     except WriteError as exc:
-        assert str(exc)
+        # Refused with the reason an errno names, and a message saying it is about FilePath.
+        assert exc.errno in (errno.ENOENT, errno.EINVAL, errno.EACCES, errno.ENOTDIR, errno.ENAMETOOLONG,
+                             errno.ELOOP, errno.EIO), exc
+        assert "FilePath" in str(exc), exc
     else:
         root = Path(os.path.realpath(maze.root))
         assert real == root or root in real.parents, f"{path!r} resolved to {real}, outside {root}"
@@ -535,6 +537,13 @@ NUMPY = {ChannelType.INT: ">i2", ChannelType.FLOAT: ">f4", ChannelType.ENUM: ">u
          ChannelType.LONG: ">i4", ChannelType.DOUBLE: ">f8"}
 
 
+REFUSALS = {"enum": r"is not one of the choices",
+            "text": r"^text (of \d+ bytes is too long|is not valid|contains the control character|goes to this char)"
+                    r"|is not a (finite |whole )?number|is out of range",
+            "double": r"is not a (finite |whole )?number|is out of range",
+            "long": r"is not a (finite |whole )?number|is out of range"}
+
+
 @st.composite
 def wire_values(draw):
     """A value as it arrives from a client: decoded from wire bytes of some CA type."""
@@ -553,7 +562,9 @@ def test_put_checks_accept_or_explain(kind: str, wire):
     try:
         result = check_put(CHANNELS[kind], data, data_type)
     except ValueError as exc:
-        assert str(exc)
+        # The refusal says which rule the value broke, for the kind of channel it was put to.
+        assert kind != "string", f"a DBR string always fits a string PV, refused: {exc}"
+        assert re.search(REFUSALS[kind], str(exc)), f"{kind}: {exc}"
     else:
         assert result is None or isinstance(result, str)
 
