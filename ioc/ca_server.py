@@ -62,15 +62,20 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import socket
-from collections import deque
+import time
+from collections import ChainMap, deque
 
 import caproto as ca
 import numpy as np
 from caproto import ChannelType, apply_arr_filter
+from caproto._commands import ensure_eca_value, pad_buffers, parse_metadata
+from caproto._dbr import _LongStringChannelType
+from caproto._headers import EventAddResponseHeader, ReadNotifyResponseHeader
+from caproto._numpy_backend import type_map
 from caproto._utils import apply_deadband_filter
 from caproto.asyncio.server import Context as _AsyncioContext
 from caproto.asyncio.server import VirtualCircuit as _AsyncioCircuit
-from caproto.server.common import DisconnectedCircuit, LoopExit, host_endian
+from caproto.server.common import WRITE_LOCK_TIMEOUT, DisconnectedCircuit, LoopExit, host_endian
 from caproto.server.common import VirtualCircuit as _CommonCircuit
 
 WRITTEN_FOR = (1, 3)  # caproto major.minor these overrides were written against
@@ -87,6 +92,10 @@ WRITES_IN_FLIGHT = 32  # puts in progress per circuit (a motor put with callback
 RECV_BYTES = 8192  # read at a time: what one turn of the request loop may have to parse
 INLINE_WRITE = 0.01  # s: a put is processed before the next request unless it takes longer (a move)
 SEND_HIGH_WATER = 1 << 18  # bytes buffered in the transport before the sender waits for the client
+
+
+_WIRE_TYPES = {ChannelType(t): np.dtype(d) for t, d in type_map.items()}
+_ECA_NORMAL = ensure_eca_value(1)
 
 
 def backlog(nbytes: int) -> int:
@@ -108,9 +117,23 @@ class Encoded:
 
     __slots__ = ("header", "payload", "nbytes")
 
-    def __init__(self, command: ca.EventAddResponse) -> None:
-        self.header = command.header
-        parts = [_wire(b) for b in command.buffers]
+    @classmethod
+    def update(cls, channel, values, metadata, data_type, data_count: int) -> Encoded:
+        """The update as caproto's ``channel.subscribe`` makes it, but a large array that ``_read``
+        already converted to the wire's big-endian type is used as it is (caproto copies it again)."""
+        if (isinstance(values, np.ndarray) and values.nbytes >= LARGE and isinstance(data_type, ChannelType)
+                and values.flags.c_contiguous and values.dtype == _WIRE_TYPES.get(ca.native_type(data_type))):
+            md = parse_metadata(metadata, data_type)
+            size, pad = pad_buffers(md, values)
+            header = EventAddResponseHeader(size, data_type, data_count, _ECA_NORMAL, 0)
+            return cls(header, (md, values, pad))
+        command = channel.subscribe(data=values, metadata=metadata, data_type=data_type, data_count=data_count,
+                                    subscriptionid=0, status=1)
+        return cls(command.header, command.buffers)
+
+    def __init__(self, header, buffers) -> None:
+        self.header = header
+        parts = [_wire(b) for b in buffers]
         self.nbytes = sum(len(p) for p in parts)
         if self.nbytes < LARGE or len(parts) != 2 and len(parts) != 3:
             self.payload = [b"".join(parts)]
@@ -147,6 +170,14 @@ class FanOut:
 
     def put_nowait(self, update) -> None:
         self.context.fan_out(*update)
+
+
+def _read_notify_response(header, *buffers) -> ca.ReadNotifyResponse:
+    """A ReadNotifyResponse from a ready header and payload buffers (no conversion, no copy).
+    Not a subclass: caproto's channel state machine accepts its own message types only."""
+    response = ca.ReadNotifyResponse.__new__(ca.ReadNotifyResponse)
+    ca.Message.__init__(response, header, *buffers)
+    return response
 
 
 class BoundedWire(ca.VirtualCircuit):
@@ -256,10 +287,46 @@ class Circuit(_AsyncioCircuit):
             chan, db_entry = self._get_db_entry_from_command(command)
             await self._start_write(command, chan, db_entry)
             return []
+        if isinstance(command, ca.ReadNotifyRequest):
+            return await self._read_notify(command)
         response = await super()._process_command(command)
         if isinstance(command, ca.EventsOffRequest):
             self._drop_pending_events()  # the client said it cannot catch up (caproto: unexpired_updates)
         return response
+
+    async def _read_notify(self, command):
+        """caproto's ReadNotify, but a large array is sent as ``_read`` converted it (see ``Encoded.update``)."""
+        chan, db_entry = self._get_db_entry_from_command(command)
+        try:
+            data_type = command.data_type
+        except ValueError:
+            raise ca.RemoteProtocolError("Invalid data type") from None
+        await self.write_event.wait(timeout=WRITE_LOCK_TIMEOUT)
+        read_data_type = data_type
+        if chan.name.endswith("$"):
+            try:
+                read_data_type = _LongStringChannelType(read_data_type)
+            except ValueError:
+                pass
+        metadata, data = await db_entry.auth_read(self.client_hostname, self.client_username, read_data_type,
+                                                  user_address=self.circuit.address)
+        if command.data_count > 0 or self.circuit.protocol_version < 13:
+            data = data[:command.data_count]
+        data = apply_arr_filter(chan.channel_filter.arr, data)
+        if chan.channel_filter.ts and data_type in ca.time_types:
+            time_type = type(metadata)
+            now = ca.TimeStamp.from_unix_timestamp(time.time())
+            metadata = time_type(**ChainMap({"stamp": now}, {field: getattr(metadata, field)
+                                                             for field, _ in time_type._fields_}))
+        data_count = db_entry.calculate_length(data)
+        if (isinstance(data, np.ndarray) and data.nbytes >= LARGE and read_data_type is data_type
+                and data.flags.c_contiguous and data.dtype == _WIRE_TYPES.get(ca.native_type(data_type))):
+            md = parse_metadata(metadata, data_type)
+            size, pad = pad_buffers(md, data)
+            header = ReadNotifyResponseHeader(size, data_type, data_count, _ECA_NORMAL, command.ioid)
+            return [_read_notify_response(header, md, data, pad)]
+        return [chan.read(data=data, data_type=data_type, data_count=data_count, status=1, ioid=command.ioid,
+                          metadata=metadata, notify=True)]
 
     # -- puts --------------------------------------------------------------------------
 
@@ -541,13 +608,11 @@ class Context(_AsyncioContext):
             if last and last == command:
                 return None
             self.last_sync_edge_update[sub][filt.sync.s][filt.sync.m] = command
-            return Encoded(command)
+            return Encoded(command.header, command.buffers)
         key = (sub.data_type, data_count, filt.arr)
         encoded = encodings.get(key)
         if encoded is None:
-            command = sub.channel.subscribe(data=values, metadata=metadata, data_type=sub.data_type,
-                                            data_count=data_count, subscriptionid=0, status=1)
-            encoded = encodings[key] = Encoded(command)
+            encoded = encodings[key] = Encoded.update(sub.channel, values, metadata, sub.data_type, data_count)
         return encoded
 
     async def tcp_handler(self, client, addr) -> None:
