@@ -85,8 +85,9 @@ def test_a_frozen_client_neither_starves_the_others_nor_stops_the_server(spawn_i
         base = monitor.window(1.5)
         # A viewer of the image with 300 monitors on the frame counter, that stops reading.
         frozen = RawClient(address, [(p + IMAGE, 1), (p + COUNTER, 300)], reading=False)
-        # Frozen for real: its socket buffer holds at least a frame it has not read.
-        eventually(lambda: frozen.unread() > FRAME_BYTES, timeout=10)
+        # Frozen for real: its socket's receive buffer (128 KiB by default) fills with updates
+        # it has not read, so the IOC's writes to it block.
+        eventually(lambda: frozen.unread() >= 1 << 16, timeout=10)
         while_frozen = monitor.window(2)
         # Clients come and go on the same PVs meanwhile, then the frozen one wakes up and reads.
         for i in range(5):
