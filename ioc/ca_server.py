@@ -61,6 +61,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import os
 import socket
 import time
 from collections import ChainMap, deque
@@ -215,6 +216,12 @@ class Circuit(_AsyncioCircuit):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         transport = client.writer.transport
         transport.set_write_buffer_limits(high=SEND_HIGH_WATER)
+        # A second handle on the circuit's socket, for _write_large's sendmsg (asyncio's
+        # transport has no vectored write in Python 3.11). Used only when the transport has
+        # nothing queued, so the byte order on the wire is kept.
+        self._sock = None
+        if sock is not None:
+            self._sock = socket.socket(sock.family, sock.type, sock.proto, fileno=os.dup(sock.fileno()))
 
     # -- receiving ---------------------------------------------------------------------
 
@@ -460,9 +467,8 @@ class Circuit(_AsyncioCircuit):
                     small.append(entry.header)
                     for part in entry.payload:
                         if len(part) >= LARGE:
-                            transport.write(b"".join(small))
+                            self._write_large(b"".join(small), part)
                             small.clear()
-                            transport.write(part)
                         else:
                             small.append(part)
                     if transport.get_write_buffer_size() > SEND_HIGH_WATER:
@@ -496,10 +502,8 @@ class Circuit(_AsyncioCircuit):
         for buffer in buffers:
             part = _wire(buffer)
             if len(part) >= LARGE:
-                if small:
-                    transport.write(b"".join(small))
-                    small.clear()
-                transport.write(part)
+                self._write_large(b"".join(small), part)
+                small.clear()
             else:
                 small.append(part)
         if small:
@@ -509,6 +513,25 @@ class Circuit(_AsyncioCircuit):
         if transport.get_write_buffer_size() > SEND_HIGH_WATER:
             await self.client.writer.drain()
 
+    def _write_large(self, head: bytes, payload) -> None:
+        """Write ``head`` and a large ``payload`` in one system call when nothing is queued before
+        them (asyncio 3.11's transport would send them apart, and copy what the socket did not
+        take); what is left goes through the transport."""
+        transport = self.client.writer.transport
+        sent = 0
+        if self._sock is not None and not transport.get_write_buffer_size() and not transport.is_closing():
+            try:
+                sent = self._sock.sendmsg([head, payload])
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError:
+                sent = 0  # the transport's own write reports the broken connection
+        if sent < len(head):
+            transport.write(head[sent:])
+            transport.write(payload)
+        elif sent < len(head) + len(payload):
+            transport.write(payload[sent - len(head):])
+
     # -- closing -----------------------------------------------------------------------
 
     async def _on_disconnect(self) -> None:
@@ -516,6 +539,9 @@ class Circuit(_AsyncioCircuit):
             return
         await _CommonCircuit._on_disconnect(self)  # subscriptions out of the context; connected = False
         self.client.close()
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
         self._fifo.clear()
         self._pending.clear()
         self._progress()

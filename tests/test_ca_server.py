@@ -79,6 +79,7 @@ class Raw:
 
     def __init__(self, port: int, names: list[str]) -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.backlog: list = []  # received, not yet looked at
         self.circuit = ca.VirtualCircuit(our_role=ca.CLIENT, address=("127.0.0.1", port), priority=0)
         self.circuit.our_address = self.sock.getsockname()
         self.send(ca.VersionRequest(priority=0, version=ca.DEFAULT_PROTOCOL_VERSION),
@@ -105,23 +106,25 @@ class Raw:
         return commands
 
     def until(self, done, timeout: float) -> list:
-        """Commands received until ``done(command)`` is true (TimeoutError if not within ``timeout``)."""
+        """Commands received until ``done(command)`` is true (TimeoutError if not within ``timeout``);
+        those that came after it in the same read are kept for the next call."""
         got: list = []
         deadline = time.monotonic() + timeout
         while True:
-            self.sock.settimeout(max(deadline - time.monotonic(), 1e-3))
-            try:
-                commands = self._take(self.sock.recv(1 << 20))
-            except TimeoutError:
-                raise TimeoutError(f"not received within {timeout} s; got {len(got)} commands") from None
-            for command in commands:
+            while self.backlog:
+                command = self.backlog.pop(0)
                 got.append(command)
                 if done(command):
                     return got
+            self.sock.settimeout(max(deadline - time.monotonic(), 1e-3))
+            try:
+                self.backlog = list(self._take(self.sock.recv(1 << 20)))
+            except TimeoutError:
+                raise TimeoutError(f"not received within {timeout} s; got {len(got)} commands") from None
 
     def ready(self) -> list:
-        """Commands already in the socket's receive buffer (no waiting)."""
-        got: list = []
+        """Commands already received (in the socket's receive buffer: no waiting)."""
+        got, self.backlog = list(self.backlog), []
         self.sock.setblocking(False)
         try:
             while True:
