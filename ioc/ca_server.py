@@ -90,7 +90,7 @@ SUBSCRIPTION_BACKLOG_BYTES = 1 << 20  # ... and at most this many bytes of them;
 LARGE = 1 << 16  # bytes: a payload this size or more is written on its own, as a memoryview
 COMMAND_BACKLOG = 16  # requests parsed but not yet processed, per circuit
 WRITES_IN_FLIGHT = 32  # puts in progress per circuit (a motor put with callback lasts the whole move)
-RECV_BYTES = 8192  # read at a time: what one turn of the request loop may have to parse
+RECV_BYTES = 4096  # read at a time: what one turn of the request loop may have to parse (~170 puts)
 INLINE_WRITE = 0.01  # s: a put is processed before the next request unless it takes longer (a move)
 SEND_HIGH_WATER = 1 << 18  # bytes buffered in the transport before the sender waits for the client
 
