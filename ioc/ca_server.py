@@ -581,8 +581,8 @@ class Context(_AsyncioContext):
         super().__init__(pvdb, interfaces)
         self.subscription_queue = FanOut(self)
         self.max_message = max(int(self.environ.get("EPICS_CA_MAX_ARRAY_BYTES", 16384)), 16384) + 24
-        # Per db_entry, the encodings of its value since its last post: new subscribers share them.
-        self._last_encodings: dict[int, dict] = {}
+        # Per db_entry, (value, timestamp, encodings) of its last post: new subscribers share them.
+        self._last_encodings: dict[int, tuple] = {}
 
     async def subscription_queue_loop(self) -> None:
         """Nothing to do: :class:`FanOut` delivers each update as it is posted."""
@@ -592,11 +592,16 @@ class Context(_AsyncioContext):
         if sub is None:  # a post: the value changed
             encodings: dict = {}
             for spec in sub_specs:
-                self._last_encodings[id(spec.db_entry)] = encodings
+                db_entry = spec.db_entry
+                self._last_encodings[id(db_entry)] = (db_entry.value, db_entry.timestamp, encodings)
             targets = [(spec, s) for spec in sub_specs for s in tuple(self.subscriptions.get(spec, ()))]
-        else:  # a new subscription's first update: the value as last posted (caproto reads it anew)
+        else:  # a new subscription's first update: share the encodings if the value is still the one posted
             spec = sub_specs[0]
-            encodings = self._last_encodings.setdefault(id(spec.db_entry), {})
+            db_entry = spec.db_entry
+            value, stamp, encodings = self._last_encodings.get(id(db_entry), (None, None, None))
+            if encodings is None or value is not db_entry.value or stamp != db_entry.timestamp:
+                encodings = {}  # written while nobody subscribed (no post reached us), or never posted
+                self._last_encodings[id(db_entry)] = (db_entry.value, db_entry.timestamp, encodings)
             targets = [(spec, sub)]
         for spec, target in targets:
             circuit = target.circuit

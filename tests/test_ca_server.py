@@ -352,3 +352,29 @@ def test_a_put_flood_from_one_client_starves_no_one(server):
     assert worst < 0.1
     assert rate > 50
     assert tracebacks == 0
+
+
+# -- and what must not change: a new subscription's first update is the current value -------
+
+
+@pytest.fixture(params=["ours", "stock"])
+def either_server(request, tmp_path):
+    srv = Server(request.param, tmp_path / "server.log")
+    yield srv
+    srv.stop()
+
+
+def test_a_new_subscription_gets_the_value_written_while_nobody_subscribed(either_server):
+    """Ours shares a post's encoding with later subscribers; a value written after the last
+    subscriber left reaches no fan-out, and the next subscriber must still get it."""
+    with Raw(either_server.port, ["T:x", "T:x_rbv"]) as client:
+        request = client.chans["T:x_rbv"].subscribe()
+        client.send(request)
+        client.until(lambda c: getattr(c, "subscriptionid", None) == request.subscriptionid, 5)
+        client.send(client.chans["T:x_rbv"].unsubscribe(request.subscriptionid))
+        put = client.chans["T:x"].write([42.0], data_type=ca.ChannelType.DOUBLE, notify=True)
+        client.send(put)
+        client.until(lambda c: isinstance(c, ca.WriteNotifyResponse), 5)
+        (sub,) = client.subscribe("T:x_rbv")
+        got = client.until(lambda c: getattr(c, "subscriptionid", None) == sub and c.payload_size, 5)
+    assert _values(got, sub) == [42.0]
