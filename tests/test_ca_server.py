@@ -150,21 +150,23 @@ def _values(commands, subscriptionid: int) -> list:
 
 
 def test_two_updates_2_ms_apart_arrive_2_ms_apart(server):
-    """``tick`` posts ``a`` then ``b`` 2 ms later. Without TCP_NODELAY (or with caproto's 10 ms
-    batching) ``b`` waits for the client's delayed ACK of ``a``: up to 40 ms."""
+    """A put to ``tick`` posts ``a`` at once and ``b`` 2 ms later: ``b`` arrives about 2 ms after
+    the put. Without TCP_NODELAY ``b`` waits for the client's delayed ACK of ``a`` (up to 40 ms);
+    caproto also held each update up to 10 ms to batch it with the next."""
     with Raw(server.port, ["T:tick", "T:a", "T:b"]) as client:
-        (sub_a,), (sub_b,) = client.subscribe("T:a"), client.subscribe("T:b")
+        client.subscribe("T:a")  # a goes out first: b then waits behind it without TCP_NODELAY
+        (sub_b,) = client.subscribe("T:b")
         client.until(lambda c: getattr(c, "subscriptionid", None) == sub_b, 5)
-        gaps = []
+        delays = []
         for i in range(1, 21):
+            t_put = time.perf_counter()
             client.send(client.chans["T:tick"].write([i], data_type=ca.ChannelType.LONG, notify=False))
-            client.until(lambda c, i=i: _values([c], sub_a) == [i], 5)
-            t_a = time.perf_counter()
             client.until(lambda c, i=i: _values([c], sub_b) == [i], 5)
-            gaps.append(time.perf_counter() - t_a)
-    gaps.sort()
-    print(f"\n{server.kind}: a -> b gap median {gaps[10] * 1e3:.1f} ms, worst {gaps[-1] * 1e3:.1f} ms")
-    assert gaps[10] < 0.008
+            delays.append(time.perf_counter() - t_put)
+    delays.sort()
+    print(f"\n{server.kind}: put -> b (posted 2 ms after a) median {delays[10] * 1e3:.1f} ms, "
+          f"worst {delays[-1] * 1e3:.1f} ms")
+    assert delays[10] < 0.008
 
 
 # -- 2: put completion after monitors, on every circuit ---------------------------------------
