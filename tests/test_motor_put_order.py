@@ -1,10 +1,6 @@
 """What clients read right after a motor move's put-callback completes: the readbacks of the
-finished move. An EPICS IOC posts its monitors before it answers the put-callback; our CA
-server does so once issue 10 lands (until then these fail now and then, or always).
-
-Not collected by pytest until then (the name does not start with ``test_``); when issue 10
-is in main, rename it to tests/test_motor_put_order.py.
-"""
+finished move. An EPICS IOC posts its monitors before it answers the put-callback, and so does
+our CA server (ioc/ca_server.py)."""
 
 from __future__ import annotations
 
