@@ -22,7 +22,13 @@ Configuration, by environment variable (set them before importing):
                              ``~/.local/share/beamline-sim/databroker``)
 ``BEAMLINE_LIVE``            ``0`` turns off the live table, plots and progress bars
 ``BEAMLINE_CONNECT_TIMEOUT`` seconds to wait for the IOC (default 5)
+``BEAMLINE_TILED_URI``       a tiled server to store every run in too (with
+                             ``BEAMLINE_TILED_API_KEY``); default: the one whose
+                             ``tiled.json`` is in the data root, if it runs
 =========================== =====================================================
+
+With a tiled server, ``tiled`` is a client of it (``tiled[uid]["primary"]["dot_img"]``
+reads the frames lazily); without one it is None.
 """
 
 from __future__ import annotations
@@ -42,9 +48,12 @@ from bluesky import RunEngine  # noqa: E402
 from bluesky.callbacks.best_effort import BestEffortCallback  # noqa: E402
 from bluesky.utils import ProgressBarManager  # noqa: E402
 
+from beamline_shared.paths import default_data_root  # noqa: E402
+
 from .connection import connect_or_explain, ioc_data_root  # noqa: E402
 from .devices import make_devices  # noqa: E402
-from .storage import open_broker  # noqa: E402
+from .storage import default_storage_dir, open_broker  # noqa: E402
+from .tiled_connection import find_tiled_server  # noqa: E402
 
 PREFIX = os.environ.get("BEAMLINE_PREFIX", "BL:")
 LIVE = os.environ.get("BEAMLINE_LIVE", "1") not in ("0", "no", "false", "off")
@@ -64,10 +73,25 @@ def make_session(prefix: str = PREFIX, live: bool = LIVE, timeout: float | None 
     if live:
         RE.subscribe(bec)
         RE.waiting_hook = ProgressBarManager()
-    return {"RE": RE, "db": db, "bec": bec, **devices}
+    return {"RE": RE, "db": db, "bec": bec, "tiled": subscribe_tiled(RE, data_root), **devices}
 
 
-_NAMES = ("RE", "db", "bec", "dot", "I", "mtr_dotx", "mtr_doty")
+def subscribe_tiled(RE: RunEngine, *data_roots) -> object | None:
+    """Store every run in tiled too, if a server is configured (see above); its client, or None."""
+    server = find_tiled_server(*data_roots, default_data_root())
+    if server is None:
+        return None
+    from .tiled_storage import tiled_client, tiled_writer
+
+    try:
+        client = tiled_client(server["uri"], server.get("api_key"))
+    except Exception as exc:
+        raise ConnectionError(f"cannot reach the tiled server at {server['uri']}: {exc}") from None
+    RE.subscribe(tiled_writer(client, backup_directory=default_storage_dir() / "tiled-backup"))
+    return client
+
+
+_NAMES = ("RE", "db", "bec", "tiled", "dot", "I", "mtr_dotx", "mtr_doty")
 _session: dict | None = None
 
 
