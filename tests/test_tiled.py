@@ -11,18 +11,13 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import numpy as np
-import pytest
 import tifffile
 
 from beamline.tiled_connection import read_tiled_file, tiled_file
 from beamline.tiled_server import TiledProcess
+from tests import tiled_fixtures
 
-
-@pytest.fixture(scope="module")
-def tiled_server(ioc, data_root):
-    """beamline-tiled on the session IOC's data root (its tiled.json removed again after the module)."""
-    with TiledProcess(data_root, log_path=data_root.parent / "tiled-test_tiled.log") as server:
-        yield server
+tiled_server = tiled_fixtures.tiled_server  # a module-scoped fixture
 
 
 def test_server_leaves_its_connection_file_and_removes_it_on_ctrl_c(tmp_path):
