@@ -62,14 +62,18 @@ def test_count_stores_stream_documents_and_tiled_serves_the_iocs_files(session, 
 
 
 def test_scan_moves_the_ophyd_async_motors(session):
+    from bluesky import plan_stubs as bps
     from bluesky import plans as bp
 
     RE = session["RE"]
+    RE(bps.mv(session["dot"].driver.acquire_time, 0.5))  # a bright spot: 0.005 s at time scale 100
     (uid,) = RE(bp.grid_scan([session["dot"]], session["mtr_dotx"], -2, 2, 3, session["mtr_doty"], -1, 1, 2))
     primary = session["tiled"][uid]["primary"]
     assert primary["dot"].shape == (6, 480, 640)
     assert np.allclose(primary["motor_dotx"].read(), [-2, -2, 0, 0, 2, 2], atol=0.01)
     assert np.allclose(primary["motor_doty"].read(), [-1, 1, -1, 1, -1, 1], atol=0.01)
-    # The spot follows the motors: X = (col - 320 + x) / 50 puts its centre at col 320 - x.
-    first, last = primary["dot"][0].astype(float), primary["dot"][5].astype(float)
-    assert np.argmax(first.sum(axis=0)) > np.argmax(last.sum(axis=0))
+    # The spot follows the motors: X = (col - 320 + x) / 50 puts its centre at column 320 - x.
+    for i, x in ((0, -2), (5, 2)):
+        profile = primary["dot"][i].sum(axis=0, dtype=np.float64) - 1000 * 480  # minus the background
+        centre = (np.arange(640) * profile).sum() / profile.sum()
+        assert centre == pytest.approx(320 - x, abs=0.5)
