@@ -77,3 +77,23 @@ def test_scan_moves_the_ophyd_async_motors(session):
         profile = primary["dot"][i].sum(axis=0, dtype=np.float64) - 1000 * 480  # minus the background
         centre = (np.arange(640) * profile).sum() / profile.sum()
         assert centre == pytest.approx(320 - x, abs=0.5)
+
+
+@pytest.mark.timeout(600)
+def test_tiled_notebook_runs_and_draws_its_figures(ioc, tiled_server, tmp_path):
+    import nbformat
+
+    from beamline.demo import execute_notebook
+
+    notebook = Path(__file__).parent.parent / "notebooks" / "non_scalar_data_tiled.ipynb"
+    env = {**ioc.env, "EPICS_CA_ADDR_LIST": f"127.0.0.1:{ioc.port}", "BEAMLINE_PREFIX": ioc.prefix,
+           "BEAMLINE_LIVE": "0", "BEAMLINE_TILED_URI": None}
+    nb = nbformat.read(execute_notebook(notebook, tmp_path, env, timeout=600), 4)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    printed = "".join(o.get("text", "") for o in outputs)
+    assert f"-> {tiled_server.uri}" in printed  # found through tiled.json in the IOC's data root
+    assert "one frame: shape (480, 640)" in printed
+    assert "mean of 150 frames" in printed
+    assert "spiral: 52 points" in printed
+    pngs = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert len(pngs) == 3  # one frame; one frame beside the mean; the two maps
