@@ -8,6 +8,10 @@ root's ``tiled.json``); runs ``count([dot, I], num)`` and a 3-point scan of ``mt
 then reads each run back from tiled, as a user on any host would: every frame's shape, and
 its pixel sum against the ``Stats1`` total the IOC computed from the same frame. Prints
 one JSON line (``uids``, ``frames``, ``user``, ``ok``); exits 1 if a check fails.
+
+Two users of one camera take turns, as at a beamline: ``--after FILE`` waits (connected)
+until FILE exists before scanning, and ``--done FILE`` creates FILE once this session's
+scans are over (and before it reads them back).
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ import json
 import os
 import socket
 import sys
+import time
+from pathlib import Path
 
 import numpy as np
 
@@ -28,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--async", dest="use_async", action="store_true", help="the ophyd-async session")
     parser.add_argument("--user", default=f"{os.environ.get('USER', 'user')}@{socket.gethostname()}",
                         help="recorded in each run's start document (default %(default)s)")
+    parser.add_argument("--after", type=Path, help="scan only once this file exists (another user's --done)")
+    parser.add_argument("--done", type=Path, help="create this file when the scans are over")
+    parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for --after")
     args = parser.parse_args(argv)
 
     import bluesky.plan_stubs as bps
@@ -48,9 +57,19 @@ def main(argv: list[str] | None = None) -> int:
         print("no tiled server configured (BEAMLINE_TILED_URI)", file=sys.stderr)
         return 2
     RE.md["user"] = args.user
-    RE(bps.mv(exposure, 0.005))
-    uids = list(RE(bp.count([dot, session["I"]], num=args.num)))
-    uids += RE(bp.scan([dot], session["mtr_dotx"], -1, 1, 3))
+    deadline = time.monotonic() + args.timeout
+    while args.after is not None and not args.after.exists():
+        if time.monotonic() > deadline:
+            print(f"{args.after} did not appear within {args.timeout} s", file=sys.stderr)
+            return 2
+        time.sleep(0.1)
+    try:
+        RE(bps.mv(exposure, 0.005))
+        uids = list(RE(bp.count([dot, session["I"]], num=args.num)))
+        uids += RE(bp.scan([dot], session["mtr_dotx"], -1, 1, 3))
+    finally:
+        if args.done is not None:
+            args.done.touch()
 
     problems, frames = [], 0
     for uid in uids:
