@@ -40,14 +40,6 @@ def test_server_leaves_its_connection_file_and_removes_it_on_ctrl_c(tmp_path):
     assert not tiled_file(tmp_path).exists()
 
 
-def test_server_stops_on_kill_and_removes_only_its_own_connection_file(tmp_path):
-    server = TiledProcess(tmp_path).start()
-    other = {"uri": "http://127.0.0.1:1/api/v1", "api_key": "x", "pid": 1}
-    tiled_file(tmp_path).write_text(json.dumps(other))  # another server took over the data root
-    assert server.stop() == 0  # SIGTERM
-    assert json.loads(tiled_file(tmp_path).read_text()) == other
-
-
 def test_bad_catalog_is_refused_at_once_naming_the_argument(tmp_path):
     started = time.monotonic()
     result = subprocess.run([sys.executable, "-m", "beamline.tiled_server", "--data-root", str(tmp_path),
@@ -110,3 +102,35 @@ def test_tiled_uri_from_the_environment_wins_over_tiled_json(tmp_path, monkeypat
     monkeypatch.delenv("BEAMLINE_TILED_URI")
     tiled_file(tmp_path).write_text(json.dumps({"uri": "http://127.0.0.1:9/api/v1", "api_key": "a", "pid": 2**22 + 1}))
     assert find_tiled_server(tmp_path) is None  # a server that died leaves a file naming a dead PID
+
+
+def test_server_killed_removes_only_its_own_file_and_runs_go_on_without_it(ioc, tmp_path, monkeypatch):
+    """kill stops the server (status 0), leaving a tiled.json that is not its own; a session that
+    wrote to it keeps working: its runs succeed, stored in databroker and in TiledWriter's backup."""
+    import tiled.client.utils
+    from bluesky import plans as bp
+
+    from beamline.session import make_session
+
+    # The tiled client retries a failed request for up to TILED_RETRY_TIMEOUT (45 s by default,
+    # read when tiled.client is first imported) before TiledWriter gives up on the run.
+    monkeypatch.setattr(tiled.client.utils, "TILED_RETRY_TIMEOUT", 2.0)
+    server_root = tmp_path / "elsewhere"
+    server_root.mkdir()
+    server = TiledProcess(server_root).start()
+    monkeypatch.setenv("BEAMLINE_TILED_URI", server.uri)
+    monkeypatch.setenv("BEAMLINE_TILED_API_KEY", server.api_key)
+    monkeypatch.setenv("BEAMLINE_DATABROKER_DIR", str(tmp_path / "db"))
+    session = make_session(ioc.prefix, live=False)
+    (first,) = session["RE"](bp.count([session["I"]], num=2))
+    assert first in session["tiled"]
+
+    other = {"uri": "http://127.0.0.1:1/api/v1", "api_key": "x", "pid": 1}
+    tiled_file(server_root).write_text(json.dumps(other))  # another server took over that data root
+    assert server.stop() == 0  # SIGTERM
+    assert json.loads(tiled_file(server_root).read_text()) == other
+
+    (second,) = session["RE"](bp.count([session["I"]], num=2))
+    assert session["db"][second].stop["exit_status"] == "success"
+    backups = list((tmp_path / "db" / "tiled-backup").glob("*.jsonl"))
+    assert len(backups) == 1 and second in backups[0].read_text()
