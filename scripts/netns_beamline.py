@@ -170,7 +170,7 @@ def run(work: Path, num: int = 3, log=print) -> list[dict]:
                 info = json.loads((data_root / "tiled.json").read_text())
                 return info if info["uri"] == f"http://{tiled_addr}:{TILED_PORT}/api/v1" else None
 
-        info = wait_for(tiled_ready, 240, "tiled on PostgreSQL serving")
+        info = wait_for(tiled_ready, 600, "tiled on PostgreSQL serving")  # may apt-get install it first
         log(f"tiled: {info['uri']}; IOC: {PREFIX} at {ioc_addr}:{CA_PORT}")
 
         clients = {}

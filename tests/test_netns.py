@@ -25,7 +25,7 @@ def _root_namespace_addresses() -> str:
     return subprocess.run(["ip", "-o", "addr"], capture_output=True, text=True, check=True).stdout
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(900)  # the first run may apt-get install PostgreSQL
 def test_two_clients_in_their_namespaces_scan_and_read_back_from_tiled(tmp_path):
     netns = _load_script()
     seen: list[str] = []

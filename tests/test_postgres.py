@@ -66,14 +66,14 @@ def client_env(ioc, tiled_info: dict, tmp_path: Path) -> dict:
             "BEAMLINE_DATABROKER_DIR": str(tmp_path / f"db-{ioc.prefix.strip(':')}")}
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(900)  # the first run may apt-get install PostgreSQL
 def test_postgres_tiled_stores_runs_from_two_clients_at_once(spawn_ioc, tmp_path):
     shared = tmp_path / "data"  # one detector data root that both IOCs write into, served by tiled
     shared.mkdir()
     iocs = [spawn_ioc("PGA:", data_root=shared, time_scale=100), spawn_ioc("PGB:", data_root=shared, time_scale=100)]
     script = Script(tmp_path / "tiled-postgres.log", "--data-root", str(shared))
     try:
-        uri = script.wait_ready(timeout=180)
+        uri = script.wait_ready(timeout=600)
         out = script.output()
         pg_pid = int(re.search(r"PostgreSQL: PID (\d+), 127\.0\.0\.1:(\d+)", out).group(1))
         pg_dir = Path(re.search(r"cluster (\S+)/data", out).group(1))
@@ -81,7 +81,7 @@ def test_postgres_tiled_stores_runs_from_two_clients_at_once(spawn_ioc, tmp_path
         assert info["uri"] == uri and uri.startswith("http://127.0.0.1:")
 
         # The two users: a legacy ophyd session and an ophyd-async one, at the same time.
-        clients = [subprocess.Popen([sys.executable, str(CLIENT), "--prefix", ioc.prefix, "--num", "4",
+        clients = [subprocess.Popen([sys.executable, str(CLIENT), "--prefix", ioc.prefix, "--num", "2",
                                      "--user", f"user{n}", *(["--async"] if n else [])],
                                     env=client_env(ioc, info, tmp_path), cwd=ROOT,
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -91,7 +91,7 @@ def test_postgres_tiled_stores_runs_from_two_clients_at_once(spawn_ioc, tmp_path
             stdout, stderr = client.communicate(timeout=240)
             assert client.returncode == 0, f"client failed ({client.returncode}):\n{stdout}\n{stderr[-3000:]}"
             results.append(json.loads(stdout.strip().splitlines()[-1]))
-        assert [r["frames"] for r in results] == [7, 7] and all(r["ok"] for r in results)
+        assert [r["frames"] for r in results] == [5, 5] and all(r["ok"] for r in results)
 
         # Both users' runs are in the one PostgreSQL catalog, each with its user; the frames are the files.
         from beamline.tiled_storage import tiled_client
