@@ -6,6 +6,7 @@ import os
 import time
 from collections.abc import Iterable
 
+from beamline_shared.launcher import start_repeater
 from beamline_shared.paths import read_connection_file
 
 CA_DEFAULTS = {
@@ -19,9 +20,13 @@ CA_DEFAULTS = {
 def apply_ca_environment(prefix: str | None = None) -> None:
     """Default the CA client settings to loopback, and to the port of a running local IOC.
 
-    Settings already in the environment win. Must run before the first CA channel is made.
+    Settings already in the environment win. Starts a CA repeater on loopback for this
+    process unless ``EPICS_CA_REPEATER_PORT`` names one. Must run before the first CA
+    channel is made.
     """
     prefix = prefix or os.environ.get("BEAMLINE_PREFIX", "BL:")
+    # libca wants a CA repeater; without one it complains ~50 s into the session.
+    start_repeater()
     if "EPICS_CA_ADDR_LIST" not in os.environ:
         for key, value in CA_DEFAULTS.items():
             os.environ.setdefault(key, value)

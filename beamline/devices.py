@@ -39,25 +39,99 @@ an IOC run slower (``--time-scale`` below 1) needs a proportionally larger margi
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import time
 
+import numpy as np
 from ophyd import Component as Cpt
 from ophyd import EpicsMotor, EpicsSignalRO, EpicsSignalWithRBV
 from ophyd.areadetector import DetectorBase, ImagePlugin, SimDetectorCam, SingleTrigger, StatsPlugin, TIFFPlugin
 from ophyd.areadetector.base import ADComponent as ADCpt
 from ophyd.areadetector.base import EpicsSignalWithRBV as SignalWithRBV
 from ophyd.areadetector.filestore_mixins import FileStoreTIFFIterativeWrite
-from ophyd.device import Device, Staged
+from ophyd.device import Component, Device, FormattedComponent, Staged
+from ophyd.signal import EpicsSignalBase
 from ophyd.status import wait as status_wait
 from ophyd.utils import InvalidState
+from ophyd.utils.epics_pvs import _compare_maybe_enum
+
+from .refusals import PutRefused, Refusal, reason, watch
+
+__all__ = ["BeamlineMotor", "DotCamera", "IOCDisconnected", "PutRefused", "fail_fast_puts", "make_devices"]
 
 logger = logging.getLogger(__name__)
 
 
 class IOCDisconnected(ConnectionError):
     """The IOC stopped answering (its channels disconnected) while an operation waited for it."""
+
+
+class RefusalAware:
+    """Mixin for an ``EpicsSignal``: ``set()`` fails at once with :class:`PutRefused` when the IOC refuses the put.
+
+    Stock ophyd puts, then polls the readback until it equals the value: a refused put
+    leaves it waiting forever (``write_timeout`` is None by default). Here the wait also
+    listens for the IOC's refusal of the put (:mod:`beamline.refusals`) and raises it, with
+    the IOC's reason and the PV's name.
+    """
+
+    def _set_and_wait(self, value, timeout, **kwargs):
+        with Refusal(self._write_pv) as refusal:
+            self.put(value, **kwargs)
+            self._wait_for(value, timeout, refusal)
+
+    def _wait_for(self, value, timeout: float | None, refusal: Refusal) -> None:
+        # ophyd's _wait_for_value, waiting on the refusal instead of sleeping between reads.
+        get_kwargs = {"count": len(value)} if isinstance(value, (list, np.ndarray, tuple)) else {}
+        try:
+            enum_strings = self.enum_strs or ()
+        except AttributeError:
+            enum_strings = ()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        poll = 0.01
+        while True:
+            current = self.get(**get_kwargs)
+            if not (value is not None and current is None) and _compare_maybe_enum(
+                    value, current, enum_strings, self.tolerance, self.rtolerance):
+                return
+            if refusal.wait(poll):
+                raise refusal.error(self.name, value)
+            poll = min(2 * poll, 0.1)
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"{self.name}: set to {value!r} timed out after {timeout} s; "
+                                   f"{self.pvname} reads {current!r}")
+
+
+_FAIL_FAST: dict[type, type] = {}
+
+
+def fail_fast_puts(cls: type) -> type:
+    """``cls`` with every settable EPICS signal (its own and its sub-devices') made :class:`RefusalAware`.
+
+    For a Device class, a subclass of the same name whose components are rebuilt with
+    refusal-aware signal classes; for a signal class, the mixed-in subclass. Read-only
+    signals and dynamic components (``DynamicDeviceComponent``) are left as they are.
+    """
+    if cls in _FAIL_FAST:
+        return _FAIL_FAST[cls]
+    new = cls
+    if issubclass(cls, EpicsSignalBase):
+        if not issubclass(cls, (EpicsSignalRO, RefusalAware)):
+            new = type(cls.__name__, (RefusalAware, cls), {"__module__": cls.__module__, "__doc__": cls.__doc__})
+    elif issubclass(cls, Device):
+        namespace = {}
+        for attr, cpt in cls._sig_attrs.items():
+            if type(cpt) in (Component, ADCpt, FormattedComponent) and isinstance(cpt.cls, type):
+                swapped = fail_fast_puts(cpt.cls)
+                if swapped is not cpt.cls:
+                    namespace[attr] = copy.copy(cpt)
+                    namespace[attr].cls = swapped
+        if namespace:
+            new = type(cls.__name__, (cls,), {"__module__": cls.__module__, "__doc__": cls.__doc__, **namespace})
+    _FAIL_FAST[cls] = _FAIL_FAST[new] = new
+    return new
 
 
 def _forget_staging(device: Device) -> None:
@@ -103,6 +177,7 @@ class DotTIFF(TIFFPlugin, FileStoreTIFFIterativeWrite):
         super().stage()
 
 
+@fail_fast_puts
 class DotCamera(SingleTrigger, DetectorBase):
     """The ``dot`` camera. ``exp`` is its exposure time (s), ``cam1:AcquireTime``.
 
@@ -252,6 +327,7 @@ class DotCamera(SingleTrigger, DetectorBase):
                 pass
 
 
+@fail_fast_puts
 class BeamlineMotor(EpicsMotor):
     """An ``EpicsMotor`` whose moves fail, rather than wait forever, when the IOC goes away.
 
@@ -271,6 +347,8 @@ class BeamlineMotor(EpicsMotor):
     def move_timeout(self, position: float) -> float:
         """Seconds a move to ``position`` may take: 2 x (distance / VELO + 2 ACCL), plus the margin."""
         distance = abs(float(position) - float(self.user_readback.get()))
+        if not np.isfinite(distance):  # the IOC refuses such a target at once
+            return self.move_timeout_margin
         velocity = float(self.velocity.get())
         travel = distance / velocity if velocity > 0 else 0.0
         return 2.0 * (travel + 2.0 * max(0.0, float(self.acceleration.get()))) + self.move_timeout_margin
@@ -280,8 +358,32 @@ class BeamlineMotor(EpicsMotor):
             raise IOCDisconnected(f"{self.name}: not connected to the IOC ({self.prefix})")
         if timeout is None and self.timeout is None:
             timeout = self.move_timeout(position)
-        status = super().move(position, wait=False, timeout=timeout, moved_cb=moved_cb, **kwargs)
+        # A refused put to .VAL never moves the motor: fail the move at once, with the reason.
+        pvname = self.user_setpoint.pvname
+        lock = threading.Lock()
+        pending: dict = {"status": None, "context": None}
+
+        def refused(context: str) -> None:
+            with lock:
+                pending["context"] = context
+                status = pending["status"]
+            if status is not None:
+                self._fail_status(status, PutRefused(f"{self.name}: the IOC refused the move to {position!r} "
+                                                     f"({pvname}): {reason(context, pvname)}"))
+
+        unwatch = watch(self.user_setpoint._write_pv, refused)
+        try:
+            status = super().move(position, wait=False, timeout=timeout, moved_cb=moved_cb, **kwargs)
+        except BaseException:
+            unwatch()
+            raise
         self._move_status = status
+        status.add_callback(lambda st: unwatch())
+        with lock:
+            pending["status"] = status
+            context = pending["context"]
+        if context is not None:  # refused before super().move returned
+            refused(context)
         if wait:
             try:
                 status_wait(status)
@@ -302,11 +404,18 @@ class BeamlineMotor(EpicsMotor):
             self._fail_move("lost the connection to the IOC")
 
     def _fail_move(self, why: str) -> None:
-        status, self._move_status = self._move_status, None
-        if status is None or status.done:
+        status = self._move_status
+        if status is not None:
+            self._fail_status(status, IOCDisconnected(f"{self.name}: {why} ({self.prefix}) during a move to "
+                                                      f"{status.target}"))
+
+    def _fail_status(self, status, exc: Exception) -> None:
+        if self._move_status is status:
+            self._move_status = None
+        if status.done:
             return
         try:
-            status.set_exception(IOCDisconnected(f"{self.name}: {why} ({self.prefix}) during a move to {status.target}"))
+            status.set_exception(exc)
         except InvalidState:  # finished meanwhile
             pass
         self._reset_sub(self._SUB_REQ_DONE)

@@ -33,7 +33,11 @@ reads the frames lazily); without one it is None.
 
 from __future__ import annotations
 
+import logging
 import os
+from pathlib import Path
+
+from beamline_shared.paths import default_data_root
 
 from .connection import apply_ca_environment
 
@@ -46,17 +50,34 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from bluesky import RunEngine  # noqa: E402
 from bluesky.callbacks.best_effort import BestEffortCallback  # noqa: E402
-from bluesky.utils import ProgressBarManager  # noqa: E402
+from bluesky.utils import PersistentDict, ProgressBarManager  # noqa: E402
 
 from beamline_shared.paths import default_data_root  # noqa: E402
 
 from .connection import connect_or_explain, ioc_data_root  # noqa: E402
 from .devices import make_devices  # noqa: E402
-from .storage import default_storage_dir, open_broker  # noqa: E402
+from .storage import default_storage_dir, metadata_dir, open_broker  # noqa: E402
 from .tiled_connection import find_tiled_server  # noqa: E402
 
 PREFIX = os.environ.get("BEAMLINE_PREFIX", "BL:")
 LIVE = os.environ.get("BEAMLINE_LIVE", "1") not in ("0", "no", "false", "off")
+
+
+def log_to_file(path: Path) -> None:
+    """Send bluesky's and ophyd's log records (warnings and up) to ``path``, not to the terminal.
+
+    With no handler configured, Python prints them to stderr: a failed plan then shows its
+    traceback twice (``Run aborted`` from the RunEngine, then the exception itself) and a
+    refused set once more from ophyd's set thread. The exception the user gets says it all.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+    for name in ("bluesky", "ophyd"):
+        logger = logging.getLogger(name)
+        if not any(getattr(h, "baseFilename", None) == str(path) for h in logger.handlers):
+            logger.addHandler(handler)
 
 
 def make_session(prefix: str = PREFIX, live: bool = LIVE, timeout: float | None = None) -> dict:
@@ -67,8 +88,11 @@ def make_session(prefix: str = PREFIX, live: bool = LIVE, timeout: float | None 
     connect_or_explain(prefix, devices.values(), timeout)
 
     RE = RunEngine({})
+    # Scan ids keep counting from session to session, as at a beamline.
+    RE.md = PersistentDict(str(metadata_dir()))
     db = open_broker()
     RE.subscribe(db.insert)
+    log_to_file(default_data_root() / "session.log")
     bec = BestEffortCallback()
     if live:
         RE.subscribe(bec)

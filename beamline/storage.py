@@ -70,6 +70,11 @@ def default_storage_dir() -> Path:
     return default_data_root() / "databroker"
 
 
+def metadata_dir() -> Path:
+    """Where the RunEngine's metadata (``RE.md``: scan_id, ...) persists: ``<databroker dir>/RE.md``."""
+    return default_storage_dir() / "RE.md"
+
+
 def open_broker(directory: Path | str | None = None) -> Broker:
     """A v1 Broker over the msgpack run files in ``directory`` (created if missing).
 
@@ -84,7 +89,9 @@ def open_broker(directory: Path | str | None = None) -> Broker:
     # The handlers are given to the catalog, not registered later with db.reg: each run's
     # Fillers copy the registry when the run is first opened, and the run is cached.
     catalog = BlueskyMsgpackCatalog(f"{directory}/*.msgpack", name="beamline", handler_registry=handler_registry)
-    return Broker(catalog)
+    broker = Broker(catalog)
+    broker.directory = directory
+    return broker
 
 
 def _prepare(name: str, doc: dict) -> dict:
@@ -184,6 +191,13 @@ class Results(databroker.v1.Results):
             yield _lazy(header)
 
 
+class RunNotFound(KeyError):
+    """``db[key]`` found no run; the message says what is stored."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 class Broker(databroker.v1.Broker):
     """A ``databroker.v1.Broker`` whose filled Events are read one at a time, as they are yielded."""
 
@@ -192,7 +206,28 @@ class Broker(databroker.v1.Broker):
         self.prepare_hook = _prepare
 
     def __getitem__(self, key):
-        return _lazy(super().__getitem__(key))
+        try:
+            header = super().__getitem__(key)
+        except (KeyError, IndexError, ValueError) as exc:
+            # databroker chains three or four lookups' errors and ends on a bare KeyError(key).
+            error = RunNotFound if isinstance(exc, KeyError) else type(exc)
+            raise error(self._not_found(key, exc)) from None
+        return _lazy(header)
+
+    def _not_found(self, key, exc: Exception) -> str:
+        starts = sorted(getattr(self._catalog, "_uid_to_run_start_doc", {}).values(), key=lambda doc: doc["time"])
+        where = f" in {self.directory}" if getattr(self, "directory", None) else ""
+        if isinstance(exc, ValueError) and "Multiple matches" in str(exc):
+            return f"db[{key!r}]: {exc}"
+        if not starts:
+            return f"db[{key!r}]: no runs are stored{where} yet"
+        latest = starts[-1]
+        scan_ids = sorted({doc.get("scan_id") for doc in starts if isinstance(doc.get("scan_id"), int)})
+        shown = ", ".join(map(str, scan_ids[-8:]))
+        return (f"db[{key!r}]: no such run{where}. {len(starts)} runs are stored: look one up by uid (or its first "
+                f"characters), by scan_id (the latest: {'..., ' if len(scan_ids) > 8 else ''}{shown}) or by "
+                f"recency (db[-1] ... db[-{len(starts)}]); db[-1] is scan_id {latest.get('scan_id')}, "
+                f"uid {latest['uid'][:8]!r}, plan {latest.get('plan_name')!r}")
 
     def __call__(self, *args, **kwargs):
         results = super().__call__(*args, **kwargs)

@@ -7,6 +7,7 @@ stays on 127.0.0.1.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import signal
@@ -76,6 +77,47 @@ def ca_environment(port: int, search_ports: list[int] | None = None) -> dict[str
     if search_ports:
         env["EPICS_CA_ADDR_LIST"] = ca_address_list(search_ports)
     return env
+
+
+_repeater: subprocess.Popen | None = None
+
+
+def start_repeater() -> int | None:
+    """Give this process a CA repeater of its own on loopback, before libca starts; returns its port.
+
+    Sets ``EPICS_CA_REPEATER_PORT`` for libca (read once, when its first context is made).
+    Does nothing if the variable is already set (a repeater of the user's choice). The
+    repeater is stopped, by its PID, when this process exits, and stops by itself if this
+    process dies without saying so.
+    """
+    global _repeater
+    if os.environ.get("EPICS_CA_REPEATER_PORT") or _repeater is not None:
+        return None
+    port = free_port()
+    env = {**os.environ, "EPICS_CA_REPEATER_PORT": str(port)}
+    _repeater = subprocess.Popen([sys.executable, "-m", "beamline_shared.repeater", str(os.getpid())], env=env,
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                 start_new_session=True)
+    atexit.register(_stop_repeater)
+    deadline = time.monotonic() + 10.0
+    while time.monotonic() < deadline and _repeater.poll() is None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            try:
+                udp.bind(("127.0.0.1", port))
+            except OSError:
+                break  # bound: the repeater is listening
+        time.sleep(0.02)
+    os.environ["EPICS_CA_REPEATER_PORT"] = str(port)
+    return port
+
+
+def _stop_repeater() -> None:
+    if _repeater is not None and _repeater.poll() is None:
+        _repeater.terminate()
+        try:
+            _repeater.wait(5)
+        except subprocess.TimeoutExpired:
+            _repeater.kill()
 
 
 class IOCProcess:
@@ -148,7 +190,7 @@ class IOCProcess:
             while time.monotonic() < deadline:
                 if self.proc is not None and self.proc.poll() is not None:
                     raise RuntimeError(f"the IOC exited with status {self.proc.returncode} while starting"
-                                       + (f"; see {self.log_path}" if self.log_path else ""))
+                                       + self._last_log_line())
                 try:
                     read(pv, timeout=1.0, repeater=False)
                     return
@@ -157,6 +199,15 @@ class IOCProcess:
                     time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"the IOC did not answer {pv} on port {self.port} within {timeout} s: {last_error}")
+
+    def _last_log_line(self) -> str:
+        if not self.log_path:
+            return ""
+        try:
+            lines = [line for line in self.log_path.read_text(errors="replace").splitlines() if line.strip()]
+        except OSError:
+            lines = []
+        return (f": {lines[-1].strip()}" if lines else "") + f" (log: {self.log_path})"
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

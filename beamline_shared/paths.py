@@ -25,12 +25,77 @@ def connection_file(prefix: str, data_root: Path | None = None) -> Path:
     return (data_root or default_data_root()) / f"ioc-{safe}.json"
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs and, where /proc says, is a beamline IOC (PIDs get reused)."""
+    try:
+        os.kill(int(pid), 0)
+    except PermissionError:
+        pass  # exists, someone else's
+    except (OSError, ValueError, OverflowError):
+        return False
+    try:
+        cmdline = Path(f"/proc/{int(pid)}/cmdline").read_bytes()
+    except OSError:
+        return True  # no /proc here: trust the PID
+    return b"ioc" in cmdline
+
+
 def read_connection_file(prefix: str, data_root: Path | None = None) -> dict | None:
-    """The connection details of a live IOC serving ``prefix``, or None if there is none."""
+    """The connection details of a live IOC serving ``prefix``, or None if there is none (or it is stale)."""
     path = connection_file(prefix, data_root)
     try:
         info = json.loads(path.read_text())
-        os.kill(int(info["pid"]), 0)  # still running?
+        pid = int(info["pid"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return info
+    return info if pid_alive(pid) else None
+
+
+class PrefixInUse(RuntimeError):
+    """Another live IOC already serves this prefix from this data root."""
+
+
+def claim_connection_file(prefix: str, data_root: Path, info: dict) -> tuple[Path, dict | None]:
+    """Create ``ioc-<prefix>.json`` for this process (``info`` includes its ``pid``).
+
+    Returns the path and the stale file's contents if one (its PID gone) was replaced.
+    Raises :class:`PrefixInUse` if a live IOC owns the file: it is never overwritten.
+    The file is created exclusively, so two IOCs starting at once cannot both claim it.
+    """
+    path = connection_file(prefix, data_root)
+    stale = None
+    for _ in range(5):
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            try:
+                other = json.loads(path.read_text())
+                other_pid = int(other["pid"])
+            except FileNotFoundError:
+                continue  # removed meanwhile: try again
+            except (OSError, ValueError, KeyError, TypeError):
+                other, other_pid = {}, None  # unreadable: a crash mid-write
+            if other_pid is not None and other_pid != os.getpid() and pid_alive(other_pid):
+                raise PrefixInUse(
+                    f"an IOC with prefix {prefix!r} is already running: PID {other_pid}, port {other.get('port')}, "
+                    f"data root {data_root} ({path}). Use it, stop it (kill {other_pid}), or start this one "
+                    f"with another --prefix or --data-root.") from None
+            stale = other
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
+            continue
+        with os.fdopen(fd, "w") as f:
+            json.dump(info, f, indent=1)
+        return path, stale
+    raise PrefixInUse(f"could not create {path}: another IOC keeps creating it")
+
+
+def release_connection_file(path: Path, pid: int) -> None:
+    """Remove ``path`` if it is ``pid``'s (an IOC removes only its own connection file)."""
+    try:
+        if json.loads(path.read_text()).get("pid") == pid:
+            path.unlink()
+    except (OSError, ValueError, AttributeError):
+        pass

@@ -7,7 +7,6 @@ Run ``beamline-ioc --help`` for the options. By default it serves on loopback on
 from __future__ import annotations
 
 import atexit
-import json
 import os
 import signal
 import sys
@@ -17,7 +16,7 @@ from textwrap import dedent
 import numpy as np
 from caproto.server import PVGroup, SubGroup, template_arg_parser
 
-from beamline_shared.paths import connection_file, default_data_root
+from beamline_shared.paths import PrefixInUse, claim_connection_file, default_data_root, release_connection_file
 
 from . import ca_server
 from .areadetector import Camera
@@ -126,29 +125,30 @@ def _loopback_defaults(interfaces: list[str]) -> None:
         os.environ["EPICS_CA_SERVER_PORT"] = os.environ["EPICS_CAS_SERVER_PORT"]
 
 
-def _write_connection_file(prefix: str, data_root: Path, interfaces: list[str], pva: dict | None = None) -> None:
+def _write_connection_file(prefix: str, data_root: Path, interfaces: list[str], time_scale: float,
+                           pva: dict | None = None) -> None:
     """Leave ``ioc-<prefix>.json`` in the data root so clients on this machine find the port
-    (and, with ``--pva``, the PV Access server and broadcast ports)."""
-    path = connection_file(prefix, data_root)
+    (and, with ``--pva``, the PV Access server and broadcast ports).
+
+    The file is this IOC's: it is removed at exit only if it is still this IOC's, and an IOC
+    whose prefix already has a live IOC's file in this data root refuses to start.
+    """
     info = {"prefix": prefix, "port": int(os.environ.get("EPICS_CA_SERVER_PORT", "5064")), "pid": os.getpid(),
-            "interfaces": interfaces, "data_root": str(data_root)}
+            "interfaces": interfaces, "data_root": str(data_root), "time_scale": time_scale}
     if pva:
         info["pva_server_port"] = int(pva["EPICS_PVAS_SERVER_PORT"])
         info["pva_broadcast_port"] = int(pva["EPICS_PVAS_BROADCAST_PORT"])
     try:
-        path.write_text(json.dumps(info, indent=1))
+        path, stale = claim_connection_file(prefix, data_root, info)
+    except PrefixInUse as exc:
+        raise SystemExit(f"beamline-ioc: not starting: {exc}") from None
     except OSError as exc:
-        print(f"beamline-ioc: cannot write {path}: {exc.strerror}", file=sys.stderr)
+        print(f"beamline-ioc: cannot write the connection file in {data_root}: {exc.strerror}", file=sys.stderr)
         return
-
-    def remove() -> None:
-        try:
-            if json.loads(path.read_text()).get("pid") == os.getpid():
-                path.unlink()
-        except (OSError, ValueError):
-            pass
-
-    atexit.register(remove)
+    if stale is not None:
+        print(f"beamline-ioc: replaced a stale connection file {path} (PID {stale.get('pid')} is not running)",
+              file=sys.stderr)
+    atexit.register(release_connection_file, path, os.getpid())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> None:
         except (PvaUnavailable, RuntimeError) as exc:
             parser.error(f"--pva: {exc}")
         atexit.register(ioc.pva_server.close)
-    _write_connection_file(args.prefix, ioc.data_root, run_options["interfaces"],
+    _write_connection_file(args.prefix, ioc.data_root, run_options["interfaces"], args.time_scale,
                            ioc.pva_server.config() if ioc.pva_server else None)
     print(f"beamline-ioc: prefix {args.prefix!r}, {len(pvdb)} PVs, interfaces {run_options['interfaces']}, "
           f"port {os.environ.get('EPICS_CA_SERVER_PORT', '5064')}, data root {ioc.data_root}, "
