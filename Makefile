@@ -3,14 +3,17 @@
 #   make test   set up .venv, run the test suite (what CI runs)
 # and:
 #   make ioc    start the IOC in the background for your own notebook session (prints how to stop it)
-#   make bench  benchmarks, printing a table
+#   make bench  benchmarks, printing a table (--quick; `make bench BENCH=` for the full run)
+#   make clean-data  remove every run and image under the data root (beamline.prune --all)
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo ioc test bench lint clean
+BENCH  ?= --quick
+
+.PHONY: demo ioc test bench lint clean clean-data
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,10 +31,16 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(ARGS)
 
 bench: $(STAMP)
-	$(BIN)/python -m bench $(ARGS)
+	$(BIN)/python -m bench $(BENCH) $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check ioc beamline beamline_shared tests bench
 
+# The data root (~/.local/share/beamline-sim or $$BEAMLINE_DATA_ROOT: images, runs, logs) is
+# not the project's: `make clean` leaves it. `make clean-data` empties its runs and images;
+# `.venv/bin/python -m beamline.prune --older-than DAYS` removes only old runs, with their images.
 clean:
 	rm -rf $(VENV) output .pytest_cache
+
+clean-data: $(STAMP)
+	$(BIN)/python -m beamline.prune --all $(ARGS)

@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterable
 
 from beamline_shared.launcher import start_repeater
-from beamline_shared.paths import read_connection_file
+from beamline_shared.paths import connection_file, read_connection_file
 
 CA_DEFAULTS = {
     "EPICS_CA_AUTO_ADDR_LIST": "NO",
@@ -88,3 +88,30 @@ def connect_or_explain(prefix: str, devices: Iterable, timeout: float = 5.0) -> 
             device.wait_for_connection(timeout=timeout)
         except TimeoutError as exc:
             raise explain(prefix, f"{device.name} ({exc})", timeout) from None
+
+
+def shell_exports(prefix: str) -> str:
+    """``export`` lines that point CA tools at the running IOC serving ``prefix`` (from its connection file)."""
+    info = read_connection_file(prefix)
+    if info is None:
+        raise IOCNotFound(f"No beamline IOC with prefix {prefix!r} is running from {connection_file(prefix).parent} "
+                          f"(no live {connection_file(prefix).name}). Start one with `make ioc`.")
+    return (f"export EPICS_CA_ADDR_LIST=127.0.0.1 EPICS_CA_AUTO_ADDR_LIST=NO EPICS_CA_SERVER_PORT={info['port']} "
+            f"EPICS_CA_MAX_ARRAY_BYTES={CA_DEFAULTS['EPICS_CA_MAX_ARRAY_BYTES']}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m beamline.connection [PREFIX]``: print the exports, for ``eval "$(...)"`` in a shell."""
+    import sys
+
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        print(shell_exports(argv[0] if argv else os.environ.get("BEAMLINE_PREFIX", "BL:")))
+    except IOCNotFound as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -16,6 +16,7 @@ import argparse
 import base64
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -34,16 +35,23 @@ def execute_notebook(path: Path, output_dir: Path, env: dict[str, str | None], t
     variable); MPLBACKEND is unset so that figures render inline, as PNGs in the notebook.
     """
     import nbformat
+    from jupyter_client import KernelManager
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
     with environment({"MPLBACKEND": None, **env}):  # the kernel inherits this environment
-        # The kernel's ZMQ channels bind 127.0.0.1 only (jupyter_client's default), on free ports.
-        client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+        # The kernel talks to us over Unix sockets (ZMQ ipc) in Jupyter's runtime directory,
+        # not TCP: nothing listens on a port, and ipykernel has no unencrypted TCP to warn about.
+        sockets = tempfile.TemporaryDirectory(prefix="beamline-kernel-")
+        km = KernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(sockets.name, "kernel"))
+        client = NotebookClient(nb, km=km, timeout=timeout, kernel_name="python3",
                                 resources={"metadata": {"path": str(path.parent)}})
         try:
             client.execute()
         finally:
+            if km.has_kernel:  # ours, not nbclient's, since we made the manager
+                km.shutdown_kernel()
+            sockets.cleanup()
             output_dir.mkdir(parents=True, exist_ok=True)
             executed = output_dir / path.name
             nbformat.write(nb, executed)

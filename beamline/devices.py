@@ -52,7 +52,7 @@ from ophyd.areadetector.base import ADComponent as ADCpt
 from ophyd.areadetector.base import EpicsSignalWithRBV as SignalWithRBV
 from ophyd.areadetector.filestore_mixins import FileStoreTIFFIterativeWrite
 from ophyd.device import Component, Device, FormattedComponent, Staged
-from ophyd.signal import EpicsSignalBase
+from ophyd.signal import EpicsSignalBase, Signal
 from ophyd.status import wait as status_wait
 from ophyd.utils import InvalidState
 from ophyd.utils.epics_pvs import _compare_maybe_enum
@@ -78,9 +78,24 @@ class RefusalAware:
     """
 
     def _set_and_wait(self, value, timeout, **kwargs):
+        setpoint = self._setpoint
         with Refusal(self._write_pv) as refusal:
             self.put(value, **kwargs)
-            self._wait_for(value, timeout, refusal)
+            try:
+                self._wait_for(value, timeout, refusal)
+            except PutRefused:
+                self._undo_put(setpoint)
+                raise
+
+    def _undo_put(self, setpoint) -> None:
+        # EpicsSignal.put records the value as the setpoint and, when one PV is both read and
+        # written, as the value itself (subscribers see it): the IOC kept its own, say so.
+        self._setpoint = setpoint
+        if self.pvname == self.setpoint_pvname:
+            try:
+                Signal.put(self, self.get(use_monitor=False), timestamp=time.time(), force=True)
+            except (TimeoutError, ConnectionError):
+                pass
 
     def _wait_for(self, value, timeout: float | None, refusal: Refusal) -> None:
         # ophyd's _wait_for_value, waiting on the refusal instead of sleeping between reads.

@@ -94,8 +94,7 @@ def start_repeater() -> int | None:
     if os.environ.get("EPICS_CA_REPEATER_PORT") or _repeater is not None:
         return None
     port = free_port()
-    env = {**os.environ, "EPICS_CA_REPEATER_PORT": str(port)}
-    _repeater = subprocess.Popen([sys.executable, "-m", "beamline_shared.repeater", str(os.getpid())], env=env,
+    _repeater = subprocess.Popen([sys.executable, "-m", "beamline_shared.repeater", str(port), str(os.getpid())],
                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                  start_new_session=True)
     atexit.register(_stop_repeater)

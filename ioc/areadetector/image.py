@@ -6,9 +6,11 @@ import asyncio
 import time
 
 import numpy as np
+from caproto._constants import MIN_SUBSCRIPTION_BACKLOG as MIN_BACKLOG
+from caproto._constants import SUBSCRIPTION_BACKLOG_WARN_THRESHOLD_ELEMENTS as BACKLOG_ELEMENTS
 from caproto.server import pvproperty
 
-from ..adcore_records import ND_PLUGIN_BASE, ND_STD_ARRAYS
+from ..adcore_records import ND_PLUGIN_BASE, ND_STD_ARRAYS, NELEMENTS
 from ..records import echo_to_readback, records_group
 from ..validate import finite
 from .common import Frame, kw
@@ -27,6 +29,11 @@ class StdArrays(PluginMixin, records_group("NDStdArraysRecords", ND_PLUGIN_BASE,
     coalesce = True
 
     nd_array_port = pvproperty(**kw(ND_PLUGIN_BASE, "NDArrayPort"))
+    # A frame per queued update: caproto's default backlog (1000 updates per subscription)
+    # would be 1.2 GB per viewer, so caproto warns at start and cuts it. Declared instead:
+    # what fits caproto's memory threshold (15 M elements), as it would choose.
+    array_data = pvproperty(**kw(ND_STD_ARRAYS, "ArrayData",
+                                 max_subscription_backlog=BACKLOG_ELEMENTS // NELEMENTS))
     min_callback_time = pvproperty(**kw(ND_PLUGIN_BASE, "MinCallbackTime", value=0.0))
 
     def __init__(self, *args, **kwargs) -> None:
@@ -38,6 +45,7 @@ class StdArrays(PluginMixin, records_group("NDStdArraysRecords", ND_PLUGIN_BASE,
         # (--sensor-shape), and what clients see as the waveform's element count.
         rows, cols = self.parent.parent.sensor_shape
         self.array_data._max_length = rows * cols
+        self.array_data.max_subscription_backlog = max(MIN_BACKLOG, BACKLOG_ELEMENTS // (rows * cols))
         self.array_data._data["value"] = np.zeros(rows * cols, dtype=np.int32)
 
     async def _post(self, frame: Frame) -> None:
