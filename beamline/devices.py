@@ -54,8 +54,7 @@ from ophyd.areadetector.filestore_mixins import FileStoreTIFFIterativeWrite
 from ophyd.device import Component, Device, FormattedComponent, Staged
 from ophyd.signal import EpicsSignalBase, Signal
 from ophyd.status import wait as status_wait
-from ophyd.utils import InvalidState
-from ophyd.utils.epics_pvs import _compare_maybe_enum
+from ophyd.utils import InvalidState, LimitError
 
 from .refusals import PutRefused, Refusal, reason, watch
 
@@ -72,20 +71,34 @@ class RefusalAware:
     """Mixin for an ``EpicsSignal``: ``set()`` fails at once with :class:`PutRefused` when the IOC refuses the put.
 
     Stock ophyd puts, then polls the readback until it equals the value: a refused put
-    leaves it waiting forever (``write_timeout`` is None by default). Here the wait also
-    listens for the IOC's refusal of the put (:mod:`beamline.refusals`) and raises it, with
-    the IOC's reason and the PV's name.
+    leaves it waiting forever (``write_timeout`` is None by default). Here the IOC's
+    refusal of the put (:mod:`beamline.refusals`) is raised, with its reason and the PV's
+    name, from the next read of that wait, whichever class's comparison the wait uses
+    (ophyd's ``_wait_for_value``, or ``set_and_wait_path`` for a file path).
     """
+
+    _refusal: Refusal | None = None
+    _refusal_thread: int | None = None
 
     def _set_and_wait(self, value, timeout, **kwargs):
         setpoint = self._setpoint
         with Refusal(self._write_pv) as refusal:
-            self.put(value, **kwargs)
+            refusal.value = value
+            self._refusal, self._refusal_thread = refusal, threading.get_ident()
             try:
-                self._wait_for(value, timeout, refusal)
+                return super()._set_and_wait(value, timeout, **kwargs)
             except PutRefused:
+                self._refusal = None
                 self._undo_put(setpoint)
                 raise
+            finally:
+                self._refusal = self._refusal_thread = None
+
+    def get(self, *args, **kwargs):
+        refusal = self._refusal
+        if refusal is not None and refusal.refused and threading.get_ident() == self._refusal_thread:
+            raise refusal.error(self.name)
+        return super().get(*args, **kwargs)
 
     def _undo_put(self, setpoint) -> None:
         # EpicsSignal.put records the value as the setpoint and, when one PV is both read and
@@ -96,27 +109,6 @@ class RefusalAware:
                 Signal.put(self, self.get(use_monitor=False), timestamp=time.time(), force=True)
             except (TimeoutError, ConnectionError):
                 pass
-
-    def _wait_for(self, value, timeout: float | None, refusal: Refusal) -> None:
-        # ophyd's _wait_for_value, waiting on the refusal instead of sleeping between reads.
-        get_kwargs = {"count": len(value)} if isinstance(value, (list, np.ndarray, tuple)) else {}
-        try:
-            enum_strings = self.enum_strs or ()
-        except AttributeError:
-            enum_strings = ()
-        deadline = None if timeout is None else time.monotonic() + timeout
-        poll = 0.01
-        while True:
-            current = self.get(**get_kwargs)
-            if not (value is not None and current is None) and _compare_maybe_enum(
-                    value, current, enum_strings, self.tolerance, self.rtolerance):
-                return
-            if refusal.wait(poll):
-                raise refusal.error(self.name, value)
-            poll = min(2 * poll, 0.1)
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"{self.name}: set to {value!r} timed out after {timeout} s; "
-                                   f"{self.pvname} reads {current!r}")
 
 
 _FAIL_FAST: dict[type, type] = {}
@@ -367,6 +359,15 @@ class BeamlineMotor(EpicsMotor):
         velocity = float(self.velocity.get())
         travel = distance / velocity if velocity > 0 else 0.0
         return 2.0 * (travel + 2.0 * max(0.0, float(self.acceleration.get()))) + self.move_timeout_margin
+
+    def check_value(self, pos) -> None:
+        """Raise ``LimitError`` naming the motor, the target and its limits (.LLM, .HLM) if ``pos`` is outside them."""
+        try:
+            super().check_value(pos)
+        except LimitError:
+            low, high = self.limits
+            raise LimitError(f"{self.name}: cannot move to {pos!r}: outside its limits [{low:g}, {high:g}] "
+                             f"({self.prefix}.LLM, .HLM)") from None
 
     def move(self, position, wait: bool = True, timeout: float | None = None, moved_cb=None, **kwargs):
         if not self.motor_done_move.connected:

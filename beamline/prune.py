@@ -60,14 +60,15 @@ def _unpage(page: dict) -> list[dict]:
             for i, datum_id in enumerate(page["datum_id"])]
 
 
-def prune(runs_dir: Path, images_dir: Path, older_than_days: float | None, dry_run: bool = False) -> dict:
-    """Remove runs started before the cutoff with their images, and unreferenced images older than it.
+def prune(runs_dir: Path, images_dir: Path, before: float | None, dry_run: bool = False) -> dict:
+    """Remove runs started before ``before`` (POSIX time) with their images, and unreferenced images older.
 
-    ``older_than_days=None`` removes every run and image. Returns what was (or would be) removed:
+    ``before=None`` removes every run and image. Returns what was (or would be) removed:
     ``{"runs": n, "images": n, "bytes": n}``.
     """
-    cutoff = float("inf") if older_than_days is None else time.time() - older_than_days * 86400
+    cutoff = float("inf") if before is None else before
     removed = {"runs": 0, "images": 0, "bytes": 0}
+    gone: set[Path] = set()
     kept_images: set[Path] = set()
     doomed: list[tuple[Path, set[Path]]] = []
     for run in sorted(runs_dir.glob("*.msgpack")) if runs_dir.is_dir() else []:
@@ -83,13 +84,13 @@ def prune(runs_dir: Path, images_dir: Path, older_than_days: float | None, dry_r
     for run, files in doomed:
         for image in files:
             if image.resolve() not in kept_images:
-                _remove(image, removed, "images", dry_run)
-        _remove(run, removed, "runs", dry_run)
+                _remove(image, removed, "images", dry_run, gone)
+        _remove(run, removed, "runs", dry_run, gone)
     if images_dir.is_dir():
         for image in sorted(images_dir.rglob("*")):
             if (image.is_file() and image.resolve() not in kept_images
-                    and (older_than_days is None or image.stat().st_mtime < cutoff)):
-                _remove(image, removed, "images", dry_run)
+                    and image.stat().st_mtime < cutoff):
+                _remove(image, removed, "images", dry_run, gone)
         if not dry_run:
             for directory in sorted((d for d in images_dir.rglob("*") if d.is_dir()), reverse=True):
                 try:
@@ -99,7 +100,11 @@ def prune(runs_dir: Path, images_dir: Path, older_than_days: float | None, dry_r
     return removed
 
 
-def _remove(path: Path, removed: dict, kind: str, dry_run: bool) -> None:
+def _remove(path: Path, removed: dict, kind: str, dry_run: bool, gone: set[Path]) -> None:
+    path = path.resolve()
+    if path in gone:
+        return
+    gone.add(path)
     try:
         size = path.stat().st_size
         if not dry_run:
@@ -127,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         args.runs = default_storage_dir() if args.data_root is None else args.data_root / "databroker"
     if args.data_root is None:
         args.data_root = default_data_root()
-    removed = prune(args.runs, args.data_root / "images", None if args.all else args.older_than, args.dry_run)
+    before = None if args.all else time.time() - args.older_than * 86400
+    removed = prune(args.runs, args.data_root / "images", before, args.dry_run)
     verb = "would remove" if args.dry_run else "removed"
     print(f"beamline.prune: {verb} {removed['runs']} runs from {args.runs} and {removed['images']} images from "
           f"{args.data_root / 'images'} ({removed['bytes'] / 1e6:.1f} MB)")

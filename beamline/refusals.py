@@ -126,10 +126,11 @@ def watch(pv, callback: Callable[[str], None]) -> Callable[[], None]:
 
 
 class Refusal:
-    """Waits on one put's refusal: ``with Refusal(pv) as refusal: put ...; refusal.wait(t)``."""
+    """Watches for one put's refusal: ``with Refusal(pv) as refusal: put ...; if refusal.refused: ...``."""
 
     def __init__(self, pv) -> None:
         self.pv = pv
+        self.value = None  #: the value put, for the message
         self.context: str | None = None
         self._event = threading.Event()
         self._unwatch: Callable[[], None] | None = None
@@ -146,10 +147,14 @@ class Refusal:
         if self._unwatch is not None:
             self._unwatch()
 
+    @property
+    def refused(self) -> bool:
+        return self._event.is_set()
+
     def wait(self, timeout: float) -> bool:
         """True if the put was refused (within ``timeout`` s)."""
         return self._event.wait(timeout)
 
-    def error(self, name: str, value) -> PutRefused:
+    def error(self, name: str) -> PutRefused:
         pvname = self.pv.pvname
-        return PutRefused(f"{name}: the IOC refused {value!r} for {pvname}: {reason(self.context or '', pvname)}")
+        return PutRefused(f"{name}: the IOC refused {self.value!r} for {pvname}: {reason(self.context or '', pvname)}")

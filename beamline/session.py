@@ -37,8 +37,6 @@ import logging
 import os
 from pathlib import Path
 
-from beamline_shared.paths import default_data_root
-
 from .connection import apply_ca_environment
 
 # libca reads its settings once, when the first channel is made: before ophyd is used.
@@ -92,7 +90,7 @@ def make_session(prefix: str = PREFIX, live: bool = LIVE, timeout: float | None 
     RE.md = PersistentDict(str(metadata_dir()))
     db = open_broker()
     RE.subscribe(db.insert)
-    log_to_file(default_data_root() / "session.log")
+    log_to_file(default_storage_dir() / "session.log")
     bec = BestEffortCallback()
     if live:
         RE.subscribe(bec)
