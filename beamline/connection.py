@@ -61,15 +61,15 @@ def ioc_data_root(prefix: str, timeout: float = 5.0) -> str:
 
     # Not destroyed after use: ophyd fetches a new channel's metadata on a thread of its
     # own, and clearing the channel under it crashes libca (a use-after-free in
-    # ca_element_count, seen as a segfault of the Jupyter kernel about 1 run in 40).
+    # ca_element_count: a segfault of the Jupyter kernel).
     signal = EpicsSignalRO(f"{prefix}sim:DataRoot", name="data_root", string=True)
     deadline = time.monotonic() + timeout
     try:
         signal.wait_for_connection(timeout=timeout)
         while True:
-            # An absolute path, or the read was wrong: seen once in a long test session as an
-            # empty string (a char waveform read back short), which would send every image
-            # to /images. Ask again rather than build paths on it.
+            # An absolute path, or the read was wrong: a char waveform can read back short (an
+            # empty string), which would send every image to /images. Ask again rather than
+            # build paths on it.
             root = signal.get(timeout=timeout, use_monitor=False)
             if isinstance(root, str) and os.path.isabs(root):
                 return root

@@ -12,7 +12,13 @@ all about what a user sees:
   ``self._status``, which a fast camera can clear before ``trigger`` returns), and fails
   the status with the IOC's WriteMessage if the frame's file could not be written.
 
-Nothing waits forever for an IOC that has gone (crashed, killed, unplugged) or hangs:
+Nothing waits forever for a put the IOC refuses, nor for an IOC that has gone (crashed,
+killed, unplugged) or hangs:
+
+* every settable EPICS signal of the devices (:func:`fail_fast_puts`: the exposure, the
+  motors' fields, every camera and plugin setting, staging included) fails its ``set()``
+  at once with :class:`PutRefused`, naming the PV and giving the IOC's reason, when the
+  IOC refuses the put; a move to a target the IOC refuses fails the same way;
 
 * a trigger's status fails at once with :class:`IOCDisconnected` if the camera's
   ``Acquire`` channel disconnects while the frame is pending, and otherwise fails with a
@@ -30,8 +36,7 @@ Nothing waits forever for an IOC that has gone (crashed, killed, unplugged) or h
   their server every 10 s, so that takes up to ~10 s after the IOC died).
 
 So a bluesky run fails (exit_status ``'fail'``, its stop document written, every event
-taken before the failure kept) within a second of the IOC dying (measured: 0.01-0.05 s),
-and, if the IOC hangs, within the trigger timeout plus up to 2 s while unstaging gives up
+taken before the failure kept) within a second of the IOC dying, and, if the IOC hangs, within the trigger timeout plus up to 2 s while unstaging gives up
 (ophyd's read timeout). The timeouts assume the IOC runs at least as fast as real time;
 an IOC run slower (``--time-scale`` below 1) needs a proportionally larger margin, e.g.
 ``dot.trigger_timeout_margin = 60``.
@@ -150,9 +155,9 @@ def _forget_staging(device: Device) -> None:
 
 
 # The signals read on every frame are monitored rather than fetched: each fetch is a CA
-# round trip while the IOC is busy finishing the frame (12 per frame before, ~15 ms). The
-# IOC updates them before Acquire drops, and CA keeps a circuit's updates in order, so the
-# monitored value is the frame's when the trigger completes.
+# round trip while the IOC is busy finishing the frame. The IOC updates them before Acquire
+# drops, and CA keeps a circuit's updates in order, so the monitored value is the frame's
+# when the trigger completes.
 
 
 class DotCam(SimDetectorCam):

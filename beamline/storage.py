@@ -7,7 +7,7 @@ suitcase-msgpack (one file per run, closed on the RunStop) and then re-globs the
 A process started later finds the runs on its first glob. Our ``AD_TIFF`` handler
 (:mod:`beamline.handlers`) replaces the stock one.
 
-Why the stock ``h.data('dot_img')`` holds 25-35 frames (1.2 MB each at 480 x 640 uint32):
+Why the stock ``h.data('dot_img')`` holds tens of frames (1.2 MB each at 480 x 640 uint32):
 
 1. ``databroker.core.BlueskyEventStream.read_partition`` fills a whole partition at once
    (``[filler(name, doc) for ...]``; ``core._documents.stream_gen`` asks for
@@ -18,7 +18,7 @@ Why the stock ``h.data('dot_img')`` holds 25-35 frames (1.2 MB each at 480 x 640
    by default ``databroker.utils.wrap_in_deprecated_doct``. Its ``doct.Document.__init__``
    sets ``self.__dict__ = self``: each Event is a reference cycle, so a frame the loop has
    dropped is freed only when the cyclic garbage collector next runs (after ~700 container
-   allocations), not when its last reference goes. Another 15-25 frames wait for it.
+   allocations), not when its last reference goes: more frames wait for it.
 
 The fix, in :class:`Broker` (a ``databroker.v1.Broker``): ``get_documents``, which every
 v1 reader goes through (``Header.events``/``data``/``table``/``documents``), asks the
