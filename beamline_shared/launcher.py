@@ -18,6 +18,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from .paths import connection_file, release_connection_file
+
 
 @contextlib.contextmanager
 def environment(changes: dict[str, str | None]) -> Iterator[None]:
@@ -229,6 +231,9 @@ class IOCProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout)
+                # Killed, it could not remove its connection file: do it for it.
+                if self.data_root is not None:
+                    release_connection_file(connection_file(self.prefix, self.data_root), self.proc.pid)
         self._close_log()
 
     def _close_log(self) -> None:
