@@ -224,7 +224,8 @@ class Broker(databroker.v1.Broker):
         latest = starts[-1]
         scan_ids = sorted({doc.get("scan_id") for doc in starts if isinstance(doc.get("scan_id"), int)})
         shown = ", ".join(map(str, scan_ids[-8:]))
-        return (f"db[{key!r}]: no such run{where}. {len(starts)} runs are stored: look one up by uid (or its first "
+        stored = f"{len(starts)} runs are stored" if len(starts) != 1 else "1 run is stored"
+        return (f"db[{key!r}]: no such run{where}. {stored}: look one up by uid (or its first "
                 f"characters), by scan_id (the latest: {'..., ' if len(scan_ids) > 8 else ''}{shown}) or by "
                 f"recency (db[-1] ... db[-{len(starts)}]); db[-1] is scan_id {latest.get('scan_id')}, "
                 f"uid {latest['uid'][:8]!r}, plan {latest.get('plan_name')!r}")
