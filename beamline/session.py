@@ -19,7 +19,8 @@ Configuration, by environment variable (set them before importing):
 ``EPICS_CA_SERVER_PORT``     its port (default: the port in the connection file a
                              running ``beamline-ioc`` leaves in its data root, else 5064)
 ``BEAMLINE_DATABROKER_DIR``  where runs are stored (default
-                             ``~/.local/share/beamline-sim/databroker``)
+                             ``~/.local/share/beamline-sim/databroker``), with
+                             ``RE.md/`` (scan ids) and ``session.log``
 ``BEAMLINE_LIVE``            ``0`` turns off the live table, plots and progress bars
 ``BEAMLINE_CONNECT_TIMEOUT`` seconds to wait for the IOC (default 5)
 ``BEAMLINE_TILED_URI``       a tiled server to store every run in too (with
@@ -72,10 +73,13 @@ def log_to_file(path: Path) -> None:
     handler = logging.FileHandler(path)
     handler.setLevel(logging.WARNING)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+    handler.beamline_session = True
     for name in ("bluesky", "ophyd"):
         logger = logging.getLogger(name)
-        if not any(getattr(h, "baseFilename", None) == str(path) for h in logger.handlers):
-            logger.addHandler(handler)
+        for old in [h for h in logger.handlers if getattr(h, "beamline_session", False)]:
+            logger.removeHandler(old)  # the latest session's log only
+            old.close()
+        logger.addHandler(handler)
 
 
 def make_session(prefix: str = PREFIX, live: bool = LIVE, timeout: float | None = None) -> dict:
