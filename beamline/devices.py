@@ -57,7 +57,7 @@ from ophyd.areadetector.base import ADComponent as ADCpt
 from ophyd.areadetector.base import EpicsSignalWithRBV as SignalWithRBV
 from ophyd.areadetector.filestore_mixins import FileStoreTIFFIterativeWrite
 from ophyd.device import Component, Device, FormattedComponent, Staged
-from ophyd.signal import EpicsSignalBase, Signal
+from ophyd.signal import DEFAULT_WRITE_TIMEOUT, EpicsSignalBase, Signal
 from ophyd.status import wait as status_wait
 from ophyd.utils import InvalidState, LimitError
 
@@ -82,8 +82,18 @@ class RefusalAware:
     (ophyd's ``_wait_for_value``, or ``set_and_wait_path`` for a file path).
     """
 
+    #: Seconds ``set()`` waits for the readback to equal the value when no ``write_timeout``
+    #: is given (ophyd's default is forever): an IOC that took the put but corrected the
+    #: value (a motor record raising ACCL to its minimum, say) never reads it back.
+    default_write_timeout = 10.0
+
     _refusal: Refusal | None = None
     _refusal_thread: int | None = None
+
+    def __init__(self, *args, write_timeout=DEFAULT_WRITE_TIMEOUT, **kwargs) -> None:
+        if write_timeout is DEFAULT_WRITE_TIMEOUT:
+            write_timeout = self.default_write_timeout
+        super().__init__(*args, write_timeout=write_timeout, **kwargs)
 
     def _set_and_wait(self, value, timeout, **kwargs):
         setpoint = self._setpoint

@@ -44,7 +44,7 @@ def _signal(session, path: str):
 # (signal, a value the IOC refuses, what its reason says, a value it takes)
 REFUSED = [
     ("dot.exp", -1.0, "3600", 0.005),                                   # the exposure
-    ("mtr_dotx.acceleration", -1.0, "acceleration", 0.1),               # a motor record field
+    ("mtr_dotx.acceleration", math.inf, "inf", 0.1),                    # a motor record field
     ("mtr_dotx.user_offset", math.nan, "nan", 0.0),                     # another, not a number
     ("dot.cam.acquire_period", -1.0, "", 0.0),                          # camera settings
     ("dot.cam.num_images", 0, "", 1),
@@ -81,6 +81,19 @@ def test_a_refused_put_fails_at_once_with_the_reason(session, capfd, path, bad, 
     # One message, the exception: no "Run aborted" or set-thread traceback on the terminal.
     err = capfd.readouterr().err
     assert "Run aborted" not in err and "Traceback" not in err, err
+
+
+def test_a_corrected_put_fails_after_the_write_timeout_not_never(session):
+    """The motor record takes ACCL -1 but raises it to its minimum: the readback never equals -1."""
+    accl = session["mtr_dotx"].acceleration
+    assert accl.write_timeout == 10.0
+    before = accl.get()
+    t0 = time.monotonic()
+    with pytest.raises(TimeoutError, match="-1"):
+        accl.set(-1.0).wait(30)
+    assert 9.5 < time.monotonic() - t0 < 15
+    assert accl.get() != -1.0
+    accl.set(before).wait(10)
 
 
 def test_a_refused_stage_setting_fails_the_count_at_once(session):
