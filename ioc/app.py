@@ -22,7 +22,8 @@ from . import ca_server
 from .areadetector import Camera
 from .mini_beamline import MiniBeamline
 from .motor import SimMotor
-from .physics import SENSOR_SHAPE, ConstantRing, TopUp
+from .faults import FaultControls
+from .physics import SENSOR_SHAPE, ConstantRing, StoredBeam, TopUp
 from .pva import ImageServer, PvaUnavailable, server_config
 from .records import harden
 from .ring import RING_MODES, RingCurrent, SimControls
@@ -45,7 +46,9 @@ class BeamlineIOC(PVGroup):
     dot:image1:          NDPluginStdArrays: the last frame for live viewers
     dot:Stats1:          NDPluginStats: total, max, mean, sigma, centroid
     dot:Pva1:            NDPluginPva: dot:Pva1:Image over PV Access (--pva)
-    sim:                 simulation controls: TimeScale, Seed, RingMode, Time, DataRoot
+    sim:                 simulation controls: TimeScale, Seed, RingMode, Time, DataRoot;
+                         faults on demand: BeamDump, RefillTime, CamFault, MotorStall, Freeze,
+                         ClearFaults
     mini:...             caproto's mini_beamline example names (--mini-beamline)
     """
 
@@ -54,6 +57,7 @@ class BeamlineIOC(PVGroup):
     ring = SubGroup(RingCurrent, prefix="ring:")
     dot = SubGroup(Camera, prefix="dot:")
     sim = SubGroup(SimControls, prefix="sim:")
+    faults = SubGroup(FaultControls, prefix="sim:")
 
     def __init__(
         self,
@@ -68,7 +72,9 @@ class BeamlineIOC(PVGroup):
         self.clock = SimClock(time_scale)
         self.data_root = Path(os.path.realpath(data_root))
         self.sensor_shape = sensor_shape
-        self.ring_model = TopUp() if ring_mode == "TopUp" else ConstantRing()
+        # The stored beam wraps the ring model so that a beam dump (sim:BeamDump) survives
+        # a change of RingMode; ring_model reads and sets the model inside it.
+        self.beam = StoredBeam(TopUp() if ring_mode == "TopUp" else ConstantRing())
         self.rng = np.random.default_rng(seed)
         self.mini: MiniBeamline | None = None  # caproto's mini_beamline names, if served (--mini-beamline)
         self.pva_server: ImageServer | None = None  # PV Access (NDPluginPva's NTNDArray), if served (--pva)
@@ -82,8 +88,17 @@ class BeamlineIOC(PVGroup):
         harden(self.pvdb)
 
     @property
+    def ring_model(self) -> StoredBeam:
+        """The ring current model, beam dumps included (``current(t)``, ``mean_current(t0, t1)``)."""
+        return self.beam
+
+    @ring_model.setter
+    def ring_model(self, model: TopUp | ConstantRing) -> None:
+        self.beam.ring = model
+
+    @property
     def ring_model_name(self) -> str:
-        return "TopUp" if isinstance(self.ring_model, TopUp) else "Constant"
+        return "TopUp" if isinstance(self.beam.ring, TopUp) else "Constant"
 
     def ring_current_now(self) -> float:
         """Ring current in mA at this instant of simulated time."""

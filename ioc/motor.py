@@ -38,6 +38,7 @@ from caproto import AlarmSeverity, AlarmStatus, SkipWrite
 from caproto.server import PVGroup, pvproperty
 
 from . import validate
+from .faults import StalledMove
 from .motion import Move
 from .motor_fields import MotorRecordFields, RecordDouble, publish_metadata
 
@@ -45,6 +46,7 @@ from .motor_fields import MotorRecordFields, RecordDouble, publish_metadata
 MSTA_DIRECTION = 1 << 0
 MSTA_DONE = 1 << 1
 MSTA_PLUS_LS = 1 << 2
+MSTA_PROBLEM = 1 << 9
 MSTA_MOVING = 1 << 10
 MSTA_MINUS_LS = 1 << 13
 MSTA_HOMED = 1 << 14
@@ -107,6 +109,7 @@ class SimMotor(PVGroup):
         self._stop = False  # STOP or SPMG=Stop asked: stop and make VAL agree with RBV
         self._homing = 0  # MIP_HOMF / MIP_HOMR while homing
         self._homed = False
+        self._problem = False  # the controller reports a problem (a stalled run): MSTA bit 9
 
     # -- state -------------------------------------------------------------------------
 
@@ -192,6 +195,7 @@ class SimMotor(PVGroup):
         msta = MSTA_DIRECTION if f.direction_of_travel.value else 0
         msta |= MSTA_MOVING if moving else MSTA_DONE
         msta |= MSTA_HOMED if self._homed else 0
+        msta |= MSTA_PROBLEM if self._problem else 0
         await f.motor_status.write(float(msta), verify_value=False)
         await f.motor_is_moving.write(int(moving), verify_value=False)
         mip = (self._homing or MIP_MOVE) if moving or self._cycle is not None else MIP_DONE
@@ -213,6 +217,8 @@ class SimMotor(PVGroup):
             status, severity = AlarmStatus.HIGH, AlarmSeverity(sevr)
         elif sevr and (f.user_low_limit_switch.value or dval < f.dial_low_limit.value):
             status, severity = AlarmStatus.LOW, AlarmSeverity(sevr)
+        elif self._problem:  # MSTA PROBLEM (or SLIP_STALL): STATE, MAJOR
+            status, severity = AlarmStatus.STATE, AlarmSeverity.MAJOR_ALARM
         # caproto keeps one alarm for VAL and one shared by the fields: set both.
         for alarm in (self.motor.alarm, f.user_readback_value.alarm):
             if (alarm.status, alarm.severity) != (status, severity):
@@ -260,11 +266,17 @@ class SimMotor(PVGroup):
                 if abs(self._target - start) < self._mres() / 2:
                     break
                 run = Move(start, self._target, self._velocity(), self.fields.seconds_to_velocity.value)
+                run = self.parent.faults.motor_move(self, run)  # hook: sim:MotorStall may cut it short
                 self._run, self._run_t0 = run, self.clock.now()
+                self._problem = False
                 await self._set_moving(True, direction=int(run.target > run.start))
                 await self._follow(run)
+                if isinstance(run, StalledMove) and self._dial == run.target:
+                    self._problem = True  # stalled: retries get no further; the cycle ends here
+                    break
             async with self._lock:
-                if not self._halted() and abs(self._target - self._dial_now()) >= self._mres() / 2:
+                if (not self._problem and not self._halted()
+                        and abs(self._target - self._dial_now()) >= self._mres() / 2):
                     continue  # a new target came while the last move ended
                 self._mover = None
                 if self._spmg() == "Pause" and not self._stop:
@@ -310,6 +322,11 @@ class SimMotor(PVGroup):
         self._stop, self._homing = False, 0
         await self._write_readback(self._dial)
         cycle, self._cycle = self._cycle, None
+        # MISS: the motor did not land on the target (stalled) after RTRY retries; reset when
+        # a motion next ends on target.
+        f = self.fields
+        await f.retry_count.write(f.max_retry_count.value if self._problem else 0, verify_value=False)
+        await f.ran_out_of_retries.write(int(self._problem), verify_value=False)
         await self._set_moving(False)
         await self._set_dmov(True)
         await self._alarm_sub()

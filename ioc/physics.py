@@ -83,6 +83,65 @@ class ConstantRing:
         return self.setpoint
 
 
+@dataclass
+class StoredBeam:
+    """The stored beam of a ring model (:class:`TopUp` or :class:`ConstantRing`), which can be
+    dumped and refilled.
+
+    After :meth:`dump` at ``t``, the current falls linearly to 0 within ``fall_time`` s,
+    stays at 0 for the given time, then injection ramps it back to the ring model's
+    pattern over ``fill_time`` s (the envelope multiplies the model's current, so the
+    refilled beam rejoins the top-up cycle where it is). Times are simulated seconds.
+    """
+
+    ring: TopUp | ConstantRing
+    fall_time: float = 0.5  # s: the stored beam is lost within this (as the DCCT shows it)
+    fill_time: float = 10.0  # s: injection from empty back to the ring model's current
+    dumped_at: float | None = None
+    refill_at: float | None = None  # when injection starts again
+
+    def dump(self, t: float, down_for: float) -> None:
+        """Lose the beam at ``t``; injection restarts ``down_for`` s after it has gone.
+
+        A dump while the beam is already down (or refilling) starts a new one from
+        whatever current there is at ``t``.
+        """
+        level = float(self.envelope(t))
+        self.dumped_at = t - (1.0 - level) * self.fall_time  # continue from the current level
+        self.refill_at = self.dumped_at + self.fall_time + max(0.0, down_for)
+
+    def refill(self, t: float) -> None:
+        """Start injecting at ``t`` (if the beam is down and injection is later than that)."""
+        if self.refill_at is not None and self.refill_at > t:
+            self.refill_at = t
+
+    def envelope(self, t: float | np.ndarray) -> float | np.ndarray:
+        """Fraction (0..1) of the ring model's current stored at ``t``."""
+        if self.dumped_at is None or self.refill_at is None:
+            return 1.0 if np.ndim(t) == 0 else np.ones(np.shape(t))
+        t = np.asarray(t, dtype=np.float64)
+        falling = np.clip(1.0 - (t - self.dumped_at) / self.fall_time, 0.0, 1.0)
+        filling = np.clip((t - self.refill_at) / self.fill_time, 0.0, 1.0)
+        out = np.maximum(falling, filling)
+        return float(out) if out.ndim == 0 else out
+
+    def disturbed(self, t: float) -> bool:
+        """True from the dump until the refill has brought the ring model's current back."""
+        return self.refill_at is not None and self.dumped_at is not None and \
+            self.dumped_at <= t < self.refill_at + self.fill_time
+
+    def current(self, t: float | np.ndarray) -> float | np.ndarray:
+        """Ring current in mA at simulated time ``t`` (s)."""
+        out = np.asarray(self.ring.current(t)) * self.envelope(t)
+        return float(out) if np.ndim(out) == 0 else out
+
+    def mean_current(self, t0: float, t1: float, samples: int = 16) -> float:
+        """Average current in mA over [t0, t1] s: what an exposure integrates."""
+        if t1 <= t0:
+            return float(self.current(t0))
+        return float(np.mean(self.current(np.linspace(t0, t1, samples))))
+
+
 def spot(x: float, y: float, shape: tuple[int, int] = SENSOR_SHAPE) -> np.ndarray:
     """Relative spot intensity (peak 1 at x = y = 0) on a sensor of ``shape`` (rows, cols).
 

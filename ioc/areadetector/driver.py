@@ -12,6 +12,7 @@ import numpy as np
 from caproto.server import pvproperty
 
 from .. import physics
+from ..faults import CameraFault
 from ..adcore_records import AD_BASE, SIM_DETECTOR
 from ..records import echo_to_readback, records_group, sync_readbacks, utf8_fit
 from ..validate import finite, integer
@@ -173,6 +174,9 @@ class CamDriver(_ADBASE):
         stopped = await self._sleep_or_stop(clock.wall(exposure * n_exp))
         img, precomputed = await made
         await self.time_remaining_rbv.write(0.0)
+        if not stopped:
+            await sim.faults.camera_readout(self)  # hook: sim:CamFault (may raise CameraFault, or stall)
+            stopped = self._stop.is_set()
         if stopped:
             return None
         await self.detector_state_rbv.write("Readout")
@@ -208,6 +212,8 @@ class CamDriver(_ADBASE):
                     rest = clock.wall(self.acquire_period.value) - (time.monotonic() - started)
                     if await self._sleep_or_stop(rest):
                         break
+        except CameraFault as exc:  # sim:CamFault AcquireError: its message is the status message
+            error = str(exc)
         except Exception as exc:  # never let a frame's failure leave Acquire stuck at 1
             error = f"Acquisition failed: {type(exc).__name__}: {exc}"
         finally:

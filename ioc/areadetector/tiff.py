@@ -79,6 +79,10 @@ class FileTIFF(PluginMixin, records_group("NDFileTIFFRecords", ND_PLUGIN_BASE, N
     async def write_frame(self, frame: Frame) -> str | None:
         """Write one frame to its TIFF file; returns an error message on failure."""
         target = self._target()
+        fault = self.parent.parent.faults.write_fault()  # hook: sim:CamFault WriteError
+        if fault:
+            await self.report(False, fault)
+            return f"{self.prefix} {fault}"
         loop = asyncio.get_running_loop()
         try:
             full = await loop.run_in_executor(self._io_pool, write_tiff, target, frame.data,
