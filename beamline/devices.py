@@ -171,10 +171,18 @@ def _forget_staging(device: Device) -> None:
 
 
 class DotCam(SimDetectorCam):
-    """``cam1:`` with the counters a trigger's status watches monitored."""
+    """``cam1:`` with the counters and the state a trigger's status watches monitored."""
 
     array_counter = ADCpt(SignalWithRBV, "ArrayCounter", auto_monitor=True)
     num_images = ADCpt(SignalWithRBV, "NumImages", auto_monitor=True)
+    detector_state = ADCpt(EpicsSignalRO, "DetectorState_RBV", auto_monitor=True)
+
+
+DETECTOR_STATE_ERROR = 6  # ADBase.template DetectorState_RBV: Idle, Acquire, Readout, Correct, Saving, Aborting, Error
+
+
+class DetectorError(RuntimeError):
+    """The camera's driver reported an error (DetectorState_RBV Error); the message is its StatusMessage_RBV."""
 
 
 class DotStats(StatsPlugin):
@@ -231,6 +239,7 @@ class DotCamera(SingleTrigger, DetectorBase):
         self.cam.stage_sigs["num_images"] = 1
         self._status_lock = threading.Lock()
         self._connection_cid: int | None = None
+        self._state_cid: int | None = None
         self._staged_timeout: float | None = None
 
     def make_data_key(self) -> dict:
@@ -252,6 +261,7 @@ class DotCamera(SingleTrigger, DetectorBase):
     def stage(self):
         self._connection_cid = self._acquisition_signal.subscribe(self._acquire_connection, event_type="meta",
                                                                   run=False)
+        self._state_cid = self.cam.detector_state.subscribe(self._state_changed, run=False)
         try:
             staged = super().stage()
         except Exception:
@@ -298,6 +308,9 @@ class DotCamera(SingleTrigger, DetectorBase):
         if self._connection_cid is not None:
             self._acquisition_signal.unsubscribe(self._connection_cid)
             self._connection_cid = None
+        if self._state_cid is not None:
+            self.cam.detector_state.unsubscribe(self._state_cid)
+            self._state_cid = None
 
     def trigger(self):
         if self._staged != Staged.yes:
@@ -333,11 +346,12 @@ class DotCamera(SingleTrigger, DetectorBase):
         status = self._take_status()
         if status is None or status.done:  # failed already (timeout, disconnection)
             return
-        # The IOC sets WriteStatus before Acquire drops, so this reads this frame's outcome.
+        # The IOC sets WriteStatus and DetectorState_RBV before Acquire drops, so this reads
+        # this frame's outcome.
         try:
-            if self.tiff.write_status.get() != "Write OK":
-                message = self.tiff.write_message.get()
-                status.set_exception(OSError(f"{self.name}: the IOC could not save the frame: {message}"))
+            failure = self._failure()
+            if failure is not None:
+                status.set_exception(failure)
             else:
                 status.set_finished()
         except InvalidState:
@@ -347,6 +361,41 @@ class DotCamera(SingleTrigger, DetectorBase):
                 status.set_exception(IOCDisconnected(f"{self.name}: could not read the frame's write status: {exc}"))
             except InvalidState:
                 pass
+
+
+    def _failure(self) -> Exception | None:
+        """What went wrong with the frame, as the IOC says: a write error, or a driver error."""
+        if self.tiff.write_status.get() != "Write OK":
+            return OSError(f"{self.name}: the IOC could not save the frame: {self.tiff.write_message.get()}")
+        if self.cam.detector_state.get() == DETECTOR_STATE_ERROR:
+            return DetectorError(f"{self.name}: the camera reports an error: {self.cam.status_message.get()}")
+        return None
+
+    def _state_changed(self, value=None, **kwargs) -> None:
+        # An error while the frame is pending (a stalled readout keeps Acquire at 1): fail
+        # the trigger now with the driver's message, rather than at the timeout.
+        if value != DETECTOR_STATE_ERROR or self._status is None:
+            return
+        status = self._take_status()
+        if status is None or status.done:
+            return
+        try:
+            status.set_exception(self._failure() or DetectorError(f"{self.name}: the camera reports an error"))
+        except InvalidState:
+            pass
+        except Exception as exc:  # the IOC went away meanwhile
+            try:
+                status.set_exception(IOCDisconnected(f"{self.name}: could not read the camera's error: {exc}"))
+            except InvalidState:
+                pass
+
+
+class MotorFault(RuntimeError):
+    """A motor record's move ended short of its target with the controller reporting a problem."""
+
+
+MSTA_SLIP_STALL = 1 << 6  # motor record .MSTA bits (motorRecord documentation)
+MSTA_PROBLEM = 1 << 9
 
 
 @fail_fast_puts
@@ -360,6 +409,9 @@ class BeamlineMotor(EpicsMotor):
 
     #: Seconds allowed on top of twice the move's expected time (see move_timeout).
     move_timeout_margin = 10.0
+
+    motor_status = Cpt(EpicsSignalRO, ".MSTA", kind="omitted")
+    ran_out_of_retries = Cpt(EpicsSignalRO, ".MISS", kind="omitted")
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -429,6 +481,34 @@ class BeamlineMotor(EpicsMotor):
             self._fail_move("stopped while not connected to the IOC")
             return
         super().stop(success=success)
+
+    def _done_moving(self, success=True, timestamp=None, value=None, **kwargs):
+        # A stalled move fails with what the record says (where the motor stopped, why),
+        # rather than ophyd's message-less UnknownStatusFailure.
+        if not success:
+            fault = self._stall_message()
+            if fault is not None and self._move_status is not None:
+                self._fail_status(self._move_status, MotorFault(fault))
+                return
+        super()._done_moving(success=success, timestamp=timestamp, value=value, **kwargs)
+
+    def _stall_message(self) -> str | None:
+        try:
+            msta = int(self.motor_status.get(use_monitor=False))
+            miss = int(self.ran_out_of_retries.get(use_monitor=False))
+            if not (msta & (MSTA_PROBLEM | MSTA_SLIP_STALL) or miss):
+                return None
+            where = self.user_readback.get(use_monitor=False)
+            units = self.motor_egu.get()
+        except Exception:  # the IOC went away: the generic failure will do
+            return None
+        status = self._move_status
+        target = f" on its way to {status.target}" if status is not None else ""
+        flags = ", ".join(name for bit, name in ((MSTA_PROBLEM, "PROBLEM"), (MSTA_SLIP_STALL, "SLIP_STALL"))
+                          if msta & bit) or "none"
+        return (f"{self.name} ({self.prefix}) stalled at {where:g} {units}{target}: "
+                f"MSTA problem bits {flags}, MISS {miss}, alarm {self.user_readback.alarm_status.name}/"
+                f"{self.user_readback.alarm_severity.name}")
 
     def _dmov_connection(self, connected=True, **kwargs) -> None:
         if not connected:
