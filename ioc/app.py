@@ -20,9 +20,9 @@ from beamline_shared.paths import PrefixInUse, claim_connection_file, default_da
 
 from . import ca_server
 from .areadetector import Camera
+from .faults import FaultControls
 from .mini_beamline import MiniBeamline
 from .motor import SimMotor
-from .faults import FaultControls
 from .physics import SENSOR_SHAPE, ConstantRing, StoredBeam, TopUp
 from .pva import ImageServer, PvaUnavailable, server_config
 from .records import harden

@@ -12,8 +12,8 @@ import numpy as np
 from caproto.server import pvproperty
 
 from .. import physics
-from ..faults import CameraFault
 from ..adcore_records import AD_BASE, SIM_DETECTOR
+from ..faults import CameraFault
 from ..records import echo_to_readback, records_group, sync_readbacks, utf8_fit
 from ..validate import finite, integer
 from .common import (
