@@ -10,7 +10,11 @@ all about what a user sees:
   descriptor's shape equals the filled image's shape;
 * ``trigger`` keeps its own reference to the status (the stock ``SingleTrigger`` returns
   ``self._status``, which a fast camera can clear before ``trigger`` returns), and fails
-  the status with the IOC's WriteMessage if the frame's file could not be written.
+  the status with the IOC's WriteMessage if the frame's file could not be written, or with
+  :class:`DetectorError` and the driver's StatusMessage_RBV as soon as DetectorState_RBV
+  goes to Error (a stalled readout keeps Acquire at 1: this fails it without a timeout);
+* a motor move that ends with the record's PROBLEM or SLIP_STALL bit in ``.MSTA`` or
+  ``.MISS`` set fails with :class:`MotorFault`, naming the motor and where it stopped.
 
 Nothing waits forever for a put the IOC refuses, nor for an IOC that has gone (crashed,
 killed, unplugged) or hangs:

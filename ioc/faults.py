@@ -88,7 +88,7 @@ class FaultControls(PVGroup):
         name="Freeze", value=0.0, dtype=ChannelType.DOUBLE, units="s", precision=1,
         lower_ctrl_limit=0.0, upper_ctrl_limit=MAX_FREEZE,
         doc="Put N: for N wall seconds the IOC answers nothing (connections stay open, as under "
-            "kill -STOP); reads N while frozen (no one can tell), 0 after",
+            "kill -STOP); reads 0 again once it answers",
     )
     clear_faults = pvproperty(
         name="ClearFaults", value=0, dtype=ChannelType.LONG,

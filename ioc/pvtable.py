@@ -25,7 +25,8 @@ GROUPS = [
     ("dot:image1:", "NDPluginStdArrays: ArrayData is the last frame, for live viewers"),
     ("dot:Stats1:", "NDPluginStats: total, min/max, mean, sigma, centroid"),
     ("dot:Pva1:", "NDPluginPva: controls of `dot:Pva1:Image`, the frame as an NTNDArray over PV Access (`--pva`)"),
-    ("sim:", "simulation controls: TimeScale, Seed, RingMode, Time, DataRoot"),
+    ("sim:", "simulation controls: TimeScale, Seed, RingMode, Time, DataRoot; faults on demand: BeamDump, "
+             "RefillTime, CamFault, MotorStall, Freeze, ClearFaults (README: Faults and bad input)"),
 ]
 KEY_PVS = {
     "dot:cam1:": ["Acquire", "AcquireTime", "ImageMode", "NumImages", "ArrayCounter_RBV", "DetectorState_RBV",
@@ -35,7 +36,8 @@ KEY_PVS = {
     "dot:TIFF1:": ["FilePath", "FileName", "FileTemplate", "FileNumber", "FullFileName_RBV", "WriteMessage"],
     "dot:image1:": ["ArrayData", "ArraySize0_RBV", "ArraySize1_RBV", "MinCallbackTime"],
     "dot:Stats1:": ["Total_RBV", "MaxValue_RBV", "CentroidX_RBV", "CentroidY_RBV"],
-    "sim:": ["TimeScale", "Seed", "RingMode", "Time", "DataRoot"],
+    "sim:": ["TimeScale", "Seed", "RingMode", "Time", "DataRoot", "BeamDump", "RefillTime", "CamFault", "MotorStall",
+             "Freeze", "ClearFaults"],
     "ring:": ["current"],
     "mtr:dotx": [""],
     "mtr:doty": [""],
