@@ -116,6 +116,7 @@ def test_suspend_floor_suspends_a_count_through_a_beam_dump_and_every_point_has_
     t0 = time.monotonic()
     (uid,) = RE(bp.count([dot, current], num=8, delay=0.5))
     elapsed = time.monotonic() - t0
+    print(f"\nbeam dump: the 8-point count took {elapsed:.1f} s (4 s of delays, 2 s without beam)")
 
     h = db[uid]
     assert h.stop["exit_status"] == "success"
@@ -164,6 +165,7 @@ def test_camera_fault_fails_the_plan_with_the_iocs_message_then_clears(spawn_ioc
     error, seconds, events = _count_with_fault(p, ns, fault)
     assert isinstance(error, kind), repr(error)
     assert ioc_says in str(error) and "dot" in str(error)
+    print(f"\n{fault}: the plan failed {seconds:.2f} s after sim:CamFault was put")
     assert seconds < 3.0, f"the failure took {seconds:.1f} s (a timeout, not the IOC's message?)"
     assert events == 2  # the events before the fault are kept
     # The PVs areaDetector uses say what happened, as an acquisition over CA shows.
@@ -253,6 +255,7 @@ def test_frozen_ioc_fails_the_plan_in_bounded_time_and_answers_again(spawn_ioc, 
     with pytest.raises(FailedStatus) as info:
         RE(bp.count([dot], num=50, delay=0.1))
     failed_after = time.monotonic() - frozen[0]
+    print(f"\nfrozen IOC: the plan failed {failed_after:.2f} s after sim:Freeze was put")
     assert isinstance(info.value.__cause__ or info.value.args[0].exception(), StatusTimeoutError)
     # The trigger timed out (2.4 s) and unstaging gave up (ophyd's read timeouts): bounded,
     # and sooner than the freeze ends.
