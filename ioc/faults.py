@@ -42,9 +42,7 @@ STALL_FRACTION = 0.4  # a stalled move stops this far along its way
 FRAME_TIMEOUT = 1.0  # simulated s after the exposure that a stalled camera waits before saying so
 POST_INTERVAL = 0.05  # wall s between ring:current updates while the beam is disturbed
 
-# Motor record MSTA bits (motorRecord documentation, "MSTA"; motor.h msta_field).
-MSTA_SLIP_STALL = 1 << 6
-MSTA_PROBLEM = 1 << 9
+MSTA_PROBLEM = 1 << 9  # motor record .MSTA bit 9 (motorRecord documentation; motor.h msta_field)
 
 
 class CameraFault(Exception):
@@ -149,6 +147,8 @@ class FaultControls(PVGroup):
         await f.retry_count.write(f.max_retry_count.value, verify_value=False)
         await f.ran_out_of_retries.write(1, verify_value=False)
         await motor._set_alarm(AlarmStatus.STATE, AlarmSeverity.MAJOR_ALARM)
+        # PROBLEM is set before DMOV rises, so a client that looks when it does sees it; and
+        # again after, because _set_moving() writes MSTA from the motion state alone.
         await f.motor_status.write(f.motor_status.value | MSTA_PROBLEM, verify_value=False)
         await motor._set_moving(False)
         await f.motor_status.write(f.motor_status.value | MSTA_PROBLEM, verify_value=False)
@@ -189,14 +189,6 @@ class FaultControls(PVGroup):
     @refill_time.putter
     async def refill_time(self, instance, value):
         return finite(instance.pvname, value, 0.0, MAX_REFILL, "time without beam (simulated s)")
-
-    @cam_fault.putter
-    async def cam_fault(self, instance, value):
-        return value
-
-    @motor_stall.putter
-    async def motor_stall(self, instance, value):
-        return value
 
     # -- freeze ----------------------------------------------------------------------------
 
