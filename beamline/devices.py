@@ -366,7 +366,6 @@ class DotCamera(SingleTrigger, DetectorBase):
             except InvalidState:
                 pass
 
-
     def _failure(self) -> Exception | None:
         """What went wrong with the frame, as the IOC says: a write error, or a driver error."""
         if self.tiff.write_status.get() != "Write OK":
@@ -489,7 +488,7 @@ class BeamlineMotor(EpicsMotor):
     def _done_moving(self, success=True, timestamp=None, value=None, **kwargs):
         # A stalled move fails with what the record says (where the motor stopped, why),
         # rather than ophyd's message-less UnknownStatusFailure.
-        if not success:
+        if not success and self._move_status is not None and not self._move_status.done:
             fault = self._stall_message()
             if fault is not None and self._move_status is not None:
                 self._fail_status(self._move_status, MotorFault(fault))

@@ -14,7 +14,10 @@ The other modules call in here through a few named hooks:
   :meth:`FaultControls.report_stall` instead of the usual end of a :class:`StalledMove`.
 
 The beam dump itself is physics (:class:`ioc.physics.StoredBeam`); this module starts it
-and posts ``ring:current`` while the beam is disturbed.
+and posts ``ring:current`` while the beam is disturbed. Unlike a real sensor, a frame whose
+exposure was already under way when the beam dumped keeps the current it started with: the
+driver draws each frame's photons at the start of its exposure (for speed), from the ring's
+current over the exposure as known then. Frames started after the dump have no spot.
 """
 
 from __future__ import annotations
