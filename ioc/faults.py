@@ -10,8 +10,9 @@ The other modules call in here through a few named hooks:
 
 * the camera driver: :meth:`FaultControls.camera_readout` when an exposure ends;
 * the TIFF plugin: :meth:`FaultControls.write_fault` before it writes a frame;
-* the motor record: :meth:`FaultControls.motor_move` when a move starts, and
-  :meth:`FaultControls.report_stall` instead of the usual end of a :class:`StalledMove`.
+* the motor record: :meth:`FaultControls.motor_move` when the controller starts a run; the
+  record ends a :class:`StalledMove` as motorRecord.cc does a stall (MSTA PROBLEM, MISS,
+  STATE/MAJOR alarm, DMOV 1).
 
 The beam dump itself is physics (:class:`ioc.physics.StoredBeam`); this module starts it
 and posts ``ring:current`` while the beam is disturbed. Unlike a real sensor, a frame whose
@@ -27,7 +28,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from caproto import AlarmSeverity, AlarmStatus, ChannelType
+from caproto import ChannelType
 from caproto.server import PVGroup, pvproperty
 
 from .motion import Move
@@ -45,7 +46,6 @@ STALL_FRACTION = 0.4  # a stalled move stops this far along its way
 FRAME_TIMEOUT = 1.0  # simulated s after the exposure that a stalled camera waits before saying so
 POST_INTERVAL = 0.05  # wall s between ring:current updates while the beam is disturbed
 
-MSTA_PROBLEM = 1 << 9  # motor record .MSTA bit 9 (motorRecord documentation; motor.h msta_field)
 
 
 class CameraFault(Exception):
@@ -142,19 +142,6 @@ class FaultControls(PVGroup):
             return move
         stop = move.start + STALL_FRACTION * (move.target - move.start)
         return StalledMove(move.start, stop, move.velocity, move.accel_time, intended=move.target)
-
-    async def report_stall(self, motor: SimMotor, move: StalledMove) -> None:
-        """End a stalled move as the motor record does: retries used up (.MISS 1), the
-        controller's PROBLEM bit, STATE/MAJOR alarm (motorRecord.cc alarm_sub), then DMOV 1."""
-        f = motor.fields
-        await f.retry_count.write(f.max_retry_count.value, verify_value=False)
-        await f.ran_out_of_retries.write(1, verify_value=False)
-        await motor._set_alarm(AlarmStatus.STATE, AlarmSeverity.MAJOR_ALARM)
-        # PROBLEM is set before DMOV rises, so a client that looks when it does sees it; and
-        # again after, because _set_moving() writes MSTA from the motion state alone.
-        await f.motor_status.write(f.motor_status.value | MSTA_PROBLEM, verify_value=False)
-        await motor._set_moving(False)
-        await f.motor_status.write(f.motor_status.value | MSTA_PROBLEM, verify_value=False)
 
     # -- beam dump -------------------------------------------------------------------------
 

@@ -328,8 +328,10 @@ class SimMotor(PVGroup):
         await f.retry_count.write(f.max_retry_count.value if self._problem else 0, verify_value=False)
         await f.ran_out_of_retries.write(int(self._problem), verify_value=False)
         await self._set_moving(False)
-        await self._set_dmov(True)
+        # motorRecord.cc process(): alarm_sub() before monitor() posts DMOV, so a client that
+        # looks at the alarm when DMOV rises (ophyd's EpicsMotor) sees this motion's.
         await self._alarm_sub()
+        await self._set_dmov(True)
         if self._spmg() == "Move":
             await self.fields.stop_pause_move_go.write("Pause", verify_value=False)
             await self.fields.last_spmg.write("Pause", verify_value=False)
