@@ -16,6 +16,7 @@ for) as libca's default handler does.
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import re
 import sys
@@ -99,6 +100,23 @@ def install() -> None:
         handler = _HANDLER_TYPE(_handle)
         ca.PySEVCHK("add_exception_event", ca.libca.ca_add_exception_event(handler, None))
         _installed_handler = handler
+        # Registered after pyepics' exit hook (initialize_libca above), so it runs before it.
+        atexit.register(_close_aioca_channels)
+
+
+def _close_aioca_channels() -> None:
+    """Close ophyd-async's (aioca's) channels before pyepics destroys its CA context at exit.
+
+    aioca shares the context of a thread that already has one; if pyepics' exit hook runs
+    first, aioca's own then clears channels of a destroyed context and the process aborts
+    (epicsMutex::invalidMutex), as a session that used both ophyd and ophyd-async did.
+    """
+    aioca = sys.modules.get("aioca")
+    if aioca is not None:
+        try:
+            aioca.purge_channel_caches()
+        except Exception:  # nothing worth failing an exit for
+            pass
 
 
 def channel_id(pv) -> int:
