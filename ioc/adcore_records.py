@@ -59,6 +59,8 @@ class Record(NamedTuple):
     nelm: int = 0          # for waveforms: NELM
     doc: str = ''          # one short phrase from the template's comment/DESC
     rbv_record: str = ''   # record type of the _RBV readback where it is not the setpoint's input type
+    rbv_enum_strings: tuple = ()  # the _RBV readback's menu where it differs from the setpoint's
+    rbv_precision: int = -1  # the _RBV readback's PREC where it differs from the setpoint's
 
 
 # Menus shared by several templates
@@ -85,7 +87,7 @@ def _nd_array_base(values: dict) -> tuple:
     dims = []
     for i in range(10):
         dims += [
-            Record(f'Dim{i}SA', 'waveform', (), rbv=True, ftvl='LONG', nelm=1,
+            Record(f'Dim{i}SA', 'subArray', (), rbv=True, ftvl='LONG', nelm=1, rbv_record='subArray',
                    doc=f'subArray: element {i} of Dimensions (Dim{i}SA_RBV: of Dimensions_RBV)'),
             Record(f'ArraySize{i}', 'longin', 0, rbv=True,
                    doc=f'size of array dimension {i} (ArraySize{i}_RBV: of the last array)'),
@@ -99,7 +101,8 @@ def _nd_array_base(values: dict) -> tuple:
         Record('SerialNumber_RBV', 'stringin', 'Unknown', doc='detector serial number'),
         Record('SDKVersion_RBV', 'stringin', 'Unknown', doc='vendor SDK version'),
         Record('FirmwareVersion_RBV', 'stringin', 'Unknown', doc='detector firmware version'),
-        Record('Acquire', 'busy', 0, rbv=True, enum_strings=('Done', 'Acquire'),
+        Record('Acquire', 'bo', 0, rbv=True, enum_strings=('Done', 'Acquire'),
+               rbv_enum_strings=('Done', 'Acquiring'),
                doc='start/stop acquisition (Acquire_RBV menu: Done/Acquiring)'),
         Record('AcquireBusy', 'busy', 0, enum_strings=('Done', 'Acquiring'),
                doc='busy record: 1 from Acquire until acquisition and plugins are done'),
@@ -128,7 +131,7 @@ def _nd_array_base(values: dict) -> tuple:
         Record('EpicsTSSec_RBV', 'longin', 0, doc='epicsTS.secPastEpoch of the array'),
         Record('EpicsTSNsec_RBV', 'longin', 0, doc='epicsTS.nsec of the array'),
         Record('ArrayCounter', 'longout', 0, rbv=True, doc='array callback counter'),
-        Record('ArrayRate_RBV', 'ai', 0.0, units='Hz', precision=2,
+        Record('ArrayRate_RBV', 'calc', 0.0, units='Hz', precision=2,
                doc='calc record: array callback rate'),
         Record('ArrayCallbacks', 'bo', 1, rbv=True, enum_strings=DISABLE_ENABLE,
                doc='enable NDArray callbacks'),
@@ -149,13 +152,15 @@ def _nd_array_base(values: dict) -> tuple:
         Record('PoolUsedMem', 'ai', 0.0, units='MB', precision=1, doc='NDArrayPool memory used'),
         Record('PoolAllocBuffers', 'longin', 0, doc='NDArrayPool buffers allocated'),
         Record('PoolFreeBuffers', 'longin', 0, doc='NDArrayPool buffers free'),
-        Record('PoolUsedBuffers', 'ai', 0.0, doc='calc record: PoolAllocBuffers - PoolFreeBuffers'),
+        Record('PoolUsedBuffers', 'calc', 0.0, doc='calc record: PoolAllocBuffers - PoolFreeBuffers'),
         Record('EmptyFreeList', 'bo', 0, doc='empty the NDArrayPool free list'),
         Record('PreAllocBuffers', 'busy', 0, enum_strings=('Done', 'Allocate'),
                doc='busy record: pre-allocate buffers'),
         Record('NumPreAllocBuffers', 'longout', 100, rbv=True,
                doc='number of buffers to pre-allocate'),
         Record('NumQueuedArrays', 'longin', 0, doc='arrays queued in plugins'),
+        Record('SetAcquireBusy', 'calcout', 0.0, doc='sets AcquireBusy when Acquire goes to 1'),
+        Record('ClearAcquireBusy', 'calcout', 0.0, doc='clears AcquireBusy when AcquireBusyCB goes to 0'),
     )
     return tuple(r._replace(value=values.get(r.suffix, r.value)) for r in records)
 
@@ -185,8 +190,8 @@ AD_BASE: tuple[Record, ...] = _nd_array_base({
            doc='region size Y (template VAL 1; full frame as the driver and autosave set)'),
     Record('ReverseX', 'bo', 0, rbv=True, enum_strings=NO_YES, doc='reverse image in X'),
     Record('ReverseY', 'bo', 0, rbv=True, enum_strings=NO_YES, doc='reverse image in Y'),
-    Record('AcquireTime', 'ao', 1.0, rbv=True, precision=3, doc='acquisition (exposure) time'),
-    Record('AcquirePeriod', 'ao', 0.0, rbv=True, precision=3, doc='acquisition period'),
+    Record('AcquireTime', 'ao', 1.0, rbv=True, precision=3, doc='acquisition (exposure) time, s'),
+    Record('AcquirePeriod', 'ao', 0.0, rbv=True, precision=3, doc='acquisition period, s'),
     Record('TimeRemaining_RBV', 'ai', 0.0, precision=3, doc='time remaining in acquisition'),
     Record('Gain', 'ao', 1.0, rbv=True, precision=3, doc='detector gain'),
     Record('FrameType', 'mbbo', 0, rbv=True,
@@ -210,6 +215,7 @@ AD_BASE: tuple[Record, ...] = _nd_array_base({
     Record('ReadStatus', 'bo', 1, doc='force a read of the detector status'),
     Record('ShutterMode', 'mbbo', 0, rbv=True,
            enum_strings=('None', 'EPICS PV', 'Detector output'),
+           rbv_enum_strings=('None', 'EPICS PV', 'Camera output'),
            doc='shutter mode (ShutterMode_RBV state 2 reads "Camera output")'),
     Record('ShutterControl', 'bo', 0, rbv=True, enum_strings=('Close', 'Open'),
            doc='open/close the shutter'),
@@ -219,11 +225,11 @@ AD_BASE: tuple[Record, ...] = _nd_array_base({
     Record('ShutterCloseDelay', 'ao', 0.0, rbv=True, precision=3, doc='shutter close delay'),
     Record('ShutterControlEPICS', 'bi', 0, enum_strings=('Closed', 'Open'),
            doc='changes state when the driver opens/closes an EPICS shutter'),
-    Record('ShutterFanout', 'longout', 0,
+    Record('ShutterFanout', 'fanout', 0,
            doc='fanout record: processes ShutterOpenEPICS and ShutterCloseEPICS'),
-    Record('ShutterOpenEPICS', 'ao', 1.0,
+    Record('ShutterOpenEPICS', 'calcout', 1.0,
            doc='calcout record: writes OCAL=1 to the shutter PV in OUT'),
-    Record('ShutterCloseEPICS', 'ao', 0.0,
+    Record('ShutterCloseEPICS', 'calcout', 0.0,
            doc='calcout record: writes OCAL=0 to the shutter PV in OUT'),
     Record('ShutterStatusEPICS_RBV', 'mbbi', 0, enum_strings=('Closed', 'Open'),
            doc='EPICS shutter status, read from the PV in INP'),
@@ -231,13 +237,14 @@ AD_BASE: tuple[Record, ...] = _nd_array_base({
            doc='detector temperature setpoint'),
     Record('TemperatureActual', 'ai', 25.0, units='C', precision=1,
            doc='actual detector temperature'),
-    Record('AsynIO', 'longout', 0, doc='asyn record (placeholder)'),
+    Record('AsynIO', 'asyn', 0, doc='asyn record (placeholder)'),
 )
 
-# simDetector.template additions (ADSimDetector).  The template also redefines the ColorMode
-# menu (Mono=0, RGB1=2, RGB2=3, RGB3=4 as raw values); that is left out here because
-# a channel-access enum has no raw values, so AD_BASE's full NDColorMode_t menu stays.
+# simDetector.template additions (ADSimDetector).  The template redefines the ColorMode menu
+# (Mono, RGB1, RGB2, RGB3 with raw values 0, 2, 3, 4): over CA the menu is those four strings.
 SIM_DETECTOR: tuple[Record, ...] = (
+    Record('ColorMode', 'mbbo', 0, rbv=True, enum_strings=('Mono', 'RGB1', 'RGB2', 'RGB3'),
+           doc='color mode (simDetector menu)'),
     Record('TimeStampMode', 'bo', 0, rbv=True, enum_strings=('Camera', 'EPICS'),
            doc='source of the array time stamps'),
     Record('GainX', 'ao', 1.0, rbv=True, precision=2, doc='simulation gain X'),
@@ -292,8 +299,9 @@ ND_PLUGIN_BASE: tuple[Record, ...] = _nd_array_base({}) + (
            doc='enable callbacks (VAL is $(ENABLED=0))'),
     Record('MinCallbackTime', 'ao', 0.0, rbv=True, units='s', precision=3,
            doc='minimum time between callbacks'),
-    Record('MaxArrayRate', 'ao', 0.0, rbv=True, units='Hz', precision=3,
+    Record('MaxArrayRate', 'ao', 0.0, rbv=True, units='Hz', precision=3, rbv_record='calc',
            doc='soft ao setting MinCallbackTime=1/rate (MaxArrayRate_RBV is a calc)'),
+    Record('MaxArrayRate_COUT', 'calcout', 0.0, doc='writes 1/MaxArrayRate to MinCallbackTime'),
     Record('MaxByteRate', 'ao', 0.0, rbv=True, units='s', precision=3,
            doc='maximum output byte rate (EGU "s" as in the template)'),
     Record('ExecutionTime_RBV', 'ai', 0.0, units='ms', precision=3,
@@ -303,14 +311,14 @@ ND_PLUGIN_BASE: tuple[Record, ...] = _nd_array_base({}) + (
            doc='callbacks block or not'),
     Record('DroppedArrays', 'longout', 0, rbv=True, doc='arrays dropped'),
     Record('QueueSize', 'longout', QSIZE, rbv=True, doc='input queue size'),
-    Record('QueueFreeLow', 'ao', QSIZE * 0.25,
+    Record('QueueFreeLow', 'calcout', QSIZE * 0.25,
            doc='calcout record: sets QueueFree.LOW to 25% of QueueSize'),
-    Record('QueueUseHIGH', 'ao', QSIZE * 0.75,
+    Record('QueueUseHIGH', 'calcout', QSIZE * 0.75,
            doc='calcout record: sets QueueUse.HIGH to 75% of QueueSize'),
-    Record('QueueUseHIHI', 'ao', QSIZE * 1.0,
+    Record('QueueUseHIHI', 'calcout', QSIZE * 1.0,
            doc='calcout record: sets QueueUse.HIHI to QueueSize'),
     Record('QueueFree', 'longin', QSIZE, doc='free places in the input queue'),
-    Record('QueueUse', 'ai', 0.0, doc='calc record: fill level of the input queue'),
+    Record('QueueUse', 'calc', 0.0, doc='calc record: fill level of the input queue'),
     Record('NumThreads', 'longout', 1, rbv=True, doc='number of plugin threads'),
     Record('MaxThreads_RBV', 'longin', 1, doc='maximum number of plugin threads'),
     Record('SortMode', 'mbbo', 0, rbv=True, enum_strings=('Unsorted', 'Sorted'),
@@ -318,10 +326,10 @@ ND_PLUGIN_BASE: tuple[Record, ...] = _nd_array_base({}) + (
     Record('SortTime', 'ao', 0.1, rbv=True, precision=3, doc='sort time'),
     Record('SortSize', 'longout', 20, rbv=True, doc='sort list size'),
     Record('SortFree', 'longin', 20, doc='free places in the sort list'),
-    Record('SortFreeLow', 'ao', 5.0, doc='calcout record: sets SortFree.LOW to 25% of SortSize'),
+    Record('SortFreeLow', 'calcout', 5.0, doc='calcout record: sets SortFree.LOW to 25% of SortSize'),
     Record('DroppedOutputArrays', 'longout', 0, rbv=True, doc='output arrays dropped'),
     Record('DisorderedArrays', 'longout', 0, rbv=True, doc='arrays out of order'),
-    Record('AsynIO', 'longout', 0, doc='asyn record (placeholder)'),
+    Record('AsynIO', 'asyn', 0, doc='asyn record (placeholder)'),
 )
 
 # NDFile.template
@@ -344,21 +352,26 @@ ND_FILE: tuple[Record, ...] = (
            doc='auto-increment the file number'),
     Record('FileTemplate', 'waveform', '', rbv=True, ftvl='CHAR', nelm=256,
            doc='file name template (C format of path, name, number)'),
-    Record('FullFileName_RBV', 'waveform', '', ftvl='CHAR', nelm=256,
+    Record('FullFileName_RBV', 'waveform', '', ftvl='CHAR', nelm=512,
            doc='full file name, including path'),
     Record('AutoSave', 'bo', 0, rbv=True, enum_strings=NO_YES, doc='save each array'),
     Record('WriteFile', 'busy', 0, rbv=True, enum_strings=('Done', 'Write'),
+           rbv_enum_strings=('Done', 'Writing'),
            doc='busy record: write file (WriteFile_RBV menu: Done/Writing)'),
     Record('ReadFile', 'busy', 0, rbv=True, enum_strings=('Done', 'Read'),
+           rbv_enum_strings=('Done', 'Reading'),
            doc='busy record: read file (ReadFile_RBV menu: Done/Reading)'),
     Record('FileFormat', 'mbbo', 0, rbv=True, enum_strings=('Undefined', 'Invalid'),
+           rbv_enum_strings=('netCDF', 'Undefined'),
            doc='file data format (FileFormat_RBV menu: netCDF/Undefined)'),
     Record('FileWriteMode', 'mbbo', 0, rbv=True, enum_strings=('Single', 'Capture', 'Stream'),
            doc='file save mode'),
     Record('Capture', 'busy', 0, rbv=True, enum_strings=('Done', 'Capture'),
+           rbv_enum_strings=('Done', 'Capturing'),
            doc='busy record: capture data (Capture_RBV menu: Done/Capturing)'),
     Record('NumCapture', 'longout', 1, rbv=True, doc='number of arrays to capture'),
     Record('NumCaptured_RBV', 'longin', 0, doc='number of arrays captured'),
+    Record('FreeCapture', 'bo', 0, enum_strings=('Done', 'Free'), doc='free the capture buffer'),
     Record('DeleteDriverFile', 'bo', 0, rbv=True, enum_strings=NO_YES,
            doc="delete the driver's original file"),
     Record('WriteStatus', 'bi', 0, enum_strings=('Write OK', 'Write error'),
@@ -374,6 +387,7 @@ ND_FILE: tuple[Record, ...] = (
 # redefines the FileFormat menu.
 ND_FILE_TIFF: tuple[Record, ...] = (
     Record('FileFormat', 'mbbo', 0, rbv=True, enum_strings=('TIFF', 'Invalid'),
+           rbv_enum_strings=('TIFF', 'Undefined'),
            doc='file data format, replaces NDFile.template (FileFormat_RBV menu: TIFF/Undefined)'),
 )
 
@@ -406,17 +420,17 @@ ND_STATS: tuple[Record, ...] = (
            doc='compute the centroid statistics'),
     Record('CentroidThreshold', 'ao', 1.0, rbv=True, doc='centroid threshold'),
     Record('CentroidTotal', 'ao', 0.0, rbv=True, doc='total above threshold (R3 series)'),
-    Record('CentroidX', 'ao', 0.0, rbv=True, precision=1, doc='centroid X'),
-    Record('CentroidY', 'ao', 0.0, rbv=True, precision=1, doc='centroid Y'),
-    Record('SigmaX', 'ao', 0.0, rbv=True, precision=1, doc='sigma X'),
-    Record('SigmaY', 'ao', 0.0, rbv=True, precision=1, doc='sigma Y'),
-    Record('SigmaXY', 'ao', 0.0, rbv=True, precision=3, doc='sigma XY'),
-    Record('SkewX', 'ao', 0.0, rbv=True, precision=3, doc='skewness X (R3 series)'),
-    Record('SkewY', 'ao', 0.0, rbv=True, precision=3, doc='skewness Y (R3 series)'),
-    Record('KurtosisX', 'ao', 0.0, rbv=True, precision=3, doc='kurtosis X (R3 series)'),
-    Record('KurtosisY', 'ao', 0.0, rbv=True, precision=3, doc='kurtosis Y (R3 series)'),
-    Record('Eccentricity', 'ao', 0.0, rbv=True, precision=3, doc='eccentricity (R3 series)'),
-    Record('Orientation', 'ao', 0.0, rbv=True, precision=3, doc='orientation (R3 series)'),
+    Record('CentroidX', 'ao', 0.0, rbv=True, rbv_precision=1, doc='centroid X'),
+    Record('CentroidY', 'ao', 0.0, rbv=True, rbv_precision=1, doc='centroid Y'),
+    Record('SigmaX', 'ao', 0.0, rbv=True, rbv_precision=1, doc='sigma X'),
+    Record('SigmaY', 'ao', 0.0, rbv=True, rbv_precision=1, doc='sigma Y'),
+    Record('SigmaXY', 'ao', 0.0, rbv=True, rbv_precision=3, doc='sigma XY'),
+    Record('SkewX', 'ao', 0.0, rbv=True, rbv_precision=3, doc='skewness X (R3 series)'),
+    Record('SkewY', 'ao', 0.0, rbv=True, rbv_precision=3, doc='skewness Y (R3 series)'),
+    Record('KurtosisX', 'ao', 0.0, rbv=True, rbv_precision=3, doc='kurtosis X (R3 series)'),
+    Record('KurtosisY', 'ao', 0.0, rbv=True, rbv_precision=3, doc='kurtosis Y (R3 series)'),
+    Record('Eccentricity', 'ao', 0.0, rbv=True, rbv_precision=3, doc='eccentricity (R3 series)'),
+    Record('Orientation', 'ao', 0.0, rbv=True, rbv_precision=3, doc='orientation (R3 series)'),
     # not in current ADCore: the time-series control records below are in NDStats.template
     # of ADCore R2 (7906b925); R3 moved them to the NDTimeSeries plugin (Stats1:TS:TSAcquire,
     # TSNumPoints, ...); ophyd's StatsPlugin still references them at Stats1:.
@@ -463,6 +477,7 @@ ND_STATS: tuple[Record, ...] = (
     Record('ProfileSizeY_RBV', 'longin', 0, doc='profile size Y'),
     Record('CursorX', 'longout', 256, rbv=True, doc='cursor X for the cursor profiles'),
     Record('CursorY', 'longout', 256, rbv=True, doc='cursor Y for the cursor profiles'),
+    Record('CursorVal', 'ai', 0.0, precision=1, doc='value at the cursor'),
     Record('ProfileAverageX_RBV', 'waveform', (), ftvl='DOUBLE', nelm=MAX_SIZE_X,
            doc='average X profile (NELM $(XSIZE))'),
     Record('ProfileAverageY_RBV', 'waveform', (), ftvl='DOUBLE', nelm=MAX_SIZE_Y,
@@ -486,16 +501,16 @@ ND_STATS: tuple[Record, ...] = (
     Record('HistMax', 'ao', 255.0, rbv=True, doc='histogram maximum'),
     Record('HistBelow', 'longout', 0, rbv=True, doc='counts below HistMin (R3 series)'),
     Record('HistAbove', 'longout', 0, rbv=True, doc='counts above HistMax (R3 series)'),
-    Record('HistEntropy', 'ao', 0.0, rbv=True, precision=3, doc='histogram entropy'),
+    Record('HistEntropy', 'ao', 0.0, rbv=True, rbv_precision=3, doc='histogram entropy'),
     Record('Histogram_RBV', 'waveform', (), ftvl='DOUBLE', nelm=HIST_SIZE,
            doc='histogram (NELM $(HIST_SIZE))'),
     Record('HistogramX_RBV', 'waveform', (), ftvl='DOUBLE', nelm=HIST_SIZE,
            doc='histogram bin values (NELM $(HIST_SIZE), R3 series)'),
     Record('MaxSizeX', 'longin', 0, doc='ProfileSizeX_RBV, for the cursor HOPR'),
-    Record('SetXHOPR', 'ao', 0.0, doc='dfanout record: copies MaxSizeX to CursorX.HOPR'),
+    Record('SetXHOPR', 'dfanout', 0.0, doc='dfanout record: copies MaxSizeX to CursorX.HOPR'),
     Record('MaxSizeY', 'longin', 0, doc='ProfileSizeY_RBV, for the cursor HOPR'),
-    Record('SetYHOPR', 'ao', 0.0, doc='dfanout record: copies MaxSizeY to CursorY.HOPR'),
-    Record('Reset', 'longout', 0, doc='sseq record: resets the statistics (placeholder)'),
-    Record('Reset1', 'longout', 0, doc='sseq record: resets the statistics (placeholder)'),
-    Record('Reset2', 'longout', 0, doc='sseq record: resets the statistics (R3 series, placeholder)'),
+    Record('SetYHOPR', 'dfanout', 0.0, doc='dfanout record: copies MaxSizeY to CursorY.HOPR'),
+    Record('Reset', 'sseq', 0, doc='sseq record: resets the statistics (placeholder)'),
+    Record('Reset1', 'sseq', 0, doc='sseq record: resets the statistics (placeholder)'),
+    Record('Reset2', 'sseq', 0, doc='sseq record: resets the statistics (R3 series, placeholder)'),
 )

@@ -233,7 +233,8 @@ def _pv_kwargs(rec: Record, readback: bool) -> dict:
         if not (isinstance(rec.precision, int) and 0 <= rec.precision <= 17):
             raise ValueError(f"precision must be a whole number from 0 to 17, not {rec.precision!r}")
         ctype = ChannelType.DOUBLE
-        kw.update(value=float(rec.value or 0), precision=rec.precision)
+        precision = rec.rbv_precision if readback and rec.rbv_precision >= 0 else rec.precision
+        kw.update(value=float(rec.value or 0), precision=precision)
     elif kind == "long":
         value = rec.value or 0
         if isinstance(value, float) and value != int(value) or not _INT32[0] <= int(value) <= _INT32[1]:
@@ -241,7 +242,8 @@ def _pv_kwargs(rec: Record, readback: bool) -> dict:
         ctype = ChannelType.LONG
         kw.update(value=int(value))
     elif kind == "enum":
-        strings = tuple(_text(s, "enum string", 25) for s in rec.enum_strings) or ("0", "1")
+        menu = rec.rbv_enum_strings if readback and rec.rbv_enum_strings else rec.enum_strings
+        strings = tuple(_text(s, "enum string", 25) for s in menu) or ("0", "1")
         if len(strings) > 16 or (rtype in ("bo", "bi", "busy") and len(strings) > 2):
             raise ValueError(f"{len(strings)} enum strings: a {rtype} record has at most "
                              f"{2 if rtype in ('bo', 'bi', 'busy') else 16}")
@@ -278,11 +280,19 @@ def _pv_kwargs(rec: Record, readback: bool) -> dict:
     return kw
 
 
+def _readback_value(setpoint: ChannelData, value):
+    """A setpoint's value as its readback takes it: an enum by index, as the readback's menu
+    may name the states differently (Capture 'Capture' is Capture_RBV 'Capturing')."""
+    if isinstance(setpoint, ChannelEnum) and isinstance(value, str) and value in setpoint.enum_strings:
+        return setpoint.enum_strings.index(value)
+    return value
+
+
 async def echo_to_readback(group: PVGroup, instance, value):
     """Default putter: accept the value and mirror it into the ``_RBV`` PV, if there is one."""
     rbv = group.pvdb.get(instance.pvname + "_RBV")
     if rbv is not None:
-        await rbv.write(value)
+        await rbv.write(_readback_value(instance, value))
     return value
 
 
@@ -290,8 +300,13 @@ async def sync_readbacks(group: PVGroup) -> None:
     """Make every ``_RBV`` readback of ``group`` show its setpoint's start-up value."""
     for name, chan in group.pvdb.items():
         rbv = group.pvdb.get(name + "_RBV")
-        if rbv is not None and not np.array_equal(rbv.value, chan.value):
-            await rbv.write(chan.value)
+        if rbv is None:
+            continue
+        value = _readback_value(chan, chan.value)
+        if isinstance(rbv, ChannelEnum) and isinstance(value, int):
+            value = rbv.enum_strings[value] if value < len(rbv.enum_strings) else rbv.value
+        if not np.array_equal(rbv.value, value):
+            await rbv.write(value)
 
 
 def record_properties(records: Iterable[Record], skip: Iterable[str] = ()) -> dict[str, pvproperty]:
@@ -323,11 +338,12 @@ def records_group(name: str, *record_sets: Iterable[Record], skip: Iterable[str]
 
 
 def find(records: Iterable[Record], suffix: str) -> Record:
-    """The record with ``suffix`` in ``records``."""
-    for rec in records:
-        if rec.suffix == suffix:
-            return rec
-    raise KeyError(suffix)
+    """The record with ``suffix`` in ``records``: the last definition, as later templates
+    redefine a record (simDetector's ColorMode menu replaces ADBase's)."""
+    found = [rec for rec in records if rec.suffix == suffix]
+    if not found:
+        raise KeyError(suffix)
+    return found[-1]
 
 
 # -- refusing bad puts -------------------------------------------------------------------

@@ -31,30 +31,31 @@ from .common import (
 if TYPE_CHECKING:
     from .camera import Camera
 
-_ADBASE = records_group("ADBaseRecords", AD_BASE, SIM_DETECTOR)
+CAM_RECORDS = AD_BASE + SIM_DETECTOR  # cam1: loads simDetector.template, which includes ADBase.template
 
 
-class CamDriver(_ADBASE):
+class CamDriver(records_group("ADBaseRecords", CAM_RECORDS)):
     """``cam1:``: the camera driver (ADDriver + simDetector records)."""
 
-    acquire = pvproperty(**kw(AD_BASE, "Acquire"))
-    acquire_time = pvproperty(**kw(AD_BASE, "AcquireTime", value=0.1, units="s", precision=4,
-                                    lower_ctrl_limit=0.0, upper_ctrl_limit=MAX_EXPOSURE))
-    acquire_period = pvproperty(**kw(AD_BASE, "AcquirePeriod", units="s", precision=4,
-                                      lower_ctrl_limit=0.0, upper_ctrl_limit=MAX_EXPOSURE))
-    num_images = pvproperty(**kw(AD_BASE, "NumImages", value=1, lower_ctrl_limit=1, upper_ctrl_limit=MAX_IMAGES))
-    num_exposures = pvproperty(**kw(AD_BASE, "NumExposures", value=1, lower_ctrl_limit=1, upper_ctrl_limit=1000))
-    array_counter = pvproperty(**kw(AD_BASE, "ArrayCounter"))
-    min_x = pvproperty(**kw(AD_BASE, "MinX"))
-    min_y = pvproperty(**kw(AD_BASE, "MinY"))
-    size_x = pvproperty(**kw(AD_BASE, "SizeX"))
-    size_y = pvproperty(**kw(AD_BASE, "SizeY"))
-    bin_x = pvproperty(**kw(AD_BASE, "BinX", value=1))
-    bin_y = pvproperty(**kw(AD_BASE, "BinY", value=1))
-    data_type = pvproperty(**kw(AD_BASE, "DataType", value="UInt32"))
-    color_mode = pvproperty(**kw(AD_BASE, "ColorMode", value="Mono"))
-    trigger_mode = pvproperty(**kw(AD_BASE, "TriggerMode"))
-    image_mode = pvproperty(**kw(AD_BASE, "ImageMode", value="Single"))
+    acquire = pvproperty(**kw(CAM_RECORDS, "Acquire"))
+    # Deviation: the template sets no limits; the IOC refuses a put outside them (with the
+    # reason) rather than take an exposure no simulated camera needs. They show as HOPR/LOPR.
+    acquire_time = pvproperty(**kw(CAM_RECORDS, "AcquireTime", lower_ctrl_limit=0.0, upper_ctrl_limit=MAX_EXPOSURE))
+    acquire_period = pvproperty(**kw(CAM_RECORDS, "AcquirePeriod", lower_ctrl_limit=0.0,
+                                     upper_ctrl_limit=MAX_EXPOSURE))
+    num_images = pvproperty(**kw(CAM_RECORDS, "NumImages", lower_ctrl_limit=1, upper_ctrl_limit=MAX_IMAGES))
+    num_exposures = pvproperty(**kw(CAM_RECORDS, "NumExposures", lower_ctrl_limit=1, upper_ctrl_limit=1000))
+    array_counter = pvproperty(**kw(CAM_RECORDS, "ArrayCounter"))
+    min_x = pvproperty(**kw(CAM_RECORDS, "MinX"))
+    min_y = pvproperty(**kw(CAM_RECORDS, "MinY"))
+    size_x = pvproperty(**kw(CAM_RECORDS, "SizeX"))
+    size_y = pvproperty(**kw(CAM_RECORDS, "SizeY"))
+    bin_x = pvproperty(**kw(CAM_RECORDS, "BinX"))
+    bin_y = pvproperty(**kw(CAM_RECORDS, "BinY"))
+    data_type = pvproperty(**kw(CAM_RECORDS, "DataType"))
+    color_mode = pvproperty(**kw(CAM_RECORDS, "ColorMode"))
+    trigger_mode = pvproperty(**kw(CAM_RECORDS, "TriggerMode"))
+    image_mode = pvproperty(**kw(CAM_RECORDS, "ImageMode"))
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -223,7 +224,7 @@ class CamDriver(_ADBASE):
                 await self.set_state("Aborted", "Acquisition aborted")
             else:
                 await self.set_state("Idle", "Acquisition completed")
-            await self.acquire_rbv.write("Done")
+            await self.acquire_rbv.write(0)
             await self.acquire.write("Done", verify_value=False)
 
     # -- PV hooks ------------------------------------------------------------------
@@ -258,7 +259,7 @@ class CamDriver(_ADBASE):
         if self.acquiring:
             return "Acquire"  # already acquiring: areaDetector ignores a second start
         self._stop.clear()
-        await self.acquire_rbv.write("Acquire")
+        await self.acquire_rbv.write(1)
         await instance.write("Acquire", verify_value=False)
         self._task = asyncio.get_running_loop().create_task(self._acquisition())
         # Busy-record semantics: a put with completion waits for the acquisition to end.

@@ -22,9 +22,9 @@ class Stats(PluginMixin, records_group("NDStatsRecords", ND_PLUGIN_BASE, ND_STAT
     port_name = "STATS1"
 
     nd_array_port = pvproperty(**kw(ND_PLUGIN_BASE, "NDArrayPort"))
-    centroid_threshold = pvproperty(**kw(ND_STATS, "CentroidThreshold", value=1200.0))
-    compute_centroid = pvproperty(put=echo_to_readback, **kw(ND_STATS, "ComputeCentroid", value="Yes"))
-    compute_statistics = pvproperty(put=echo_to_readback, **kw(ND_STATS, "ComputeStatistics", value="Yes"))
+    centroid_threshold = pvproperty(**kw(ND_STATS, "CentroidThreshold"))
+    compute_centroid = pvproperty(put=echo_to_readback, **kw(ND_STATS, "ComputeCentroid"))
+    compute_statistics = pvproperty(put=echo_to_readback, **kw(ND_STATS, "ComputeStatistics"))
 
     def readout_work(self):
         if not (self.enabled and (index(self.compute_statistics) or index(self.compute_centroid))):
