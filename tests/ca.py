@@ -65,7 +65,13 @@ def severity(pv: str) -> int:
 
 
 def acquire(prefix: str = "BL:", timeout: float = 30.0) -> None:
-    """One Acquire with put completion: returns once the IOC says the acquisition is done."""
+    """One Acquire with put completion: returns once the IOC says the acquisition is done.
+
+    A Continuous acquisition (ImageMode at start-up, as in ADCore) never completes, so the
+    camera is switched to Single first; Single and Multiple stay as the test set them.
+    """
+    if get_str(f"{prefix}dot:cam1:ImageMode") == "Continuous":
+        put(f"{prefix}dot:cam1:ImageMode", "Single")
     put(f"{prefix}dot:cam1:Acquire", 1, wait=True, timeout=timeout)
 
 

@@ -221,7 +221,11 @@ class CamDriver(records_group("ADBaseRecords", CAM_RECORDS)):
             if error:
                 await self.set_state("Error", error)
             elif self._stop.is_set() and n < total:
-                await self.set_state("Aborted", "Acquisition aborted")
+                # As simDetector: stopping Continuous acquisition is its normal end (Idle);
+                # only Single/Multiple cut short are Aborted.
+                continuous = mode == "Continuous"
+                await self.set_state("Idle" if continuous else "Aborted",
+                                     "Acquisition stopped" if continuous else "Acquisition aborted")
             else:
                 await self.set_state("Idle", "Acquisition completed")
             await self.acquire_rbv.write(0)

@@ -46,6 +46,11 @@ class FileTIFF(PluginMixin, records_group("NDFileTIFFRecords", ND_PLUGIN_BASE, N
     def data_root(self) -> Path:
         return self.parent.parent.data_root
 
+    @property
+    def path(self) -> str:
+        """The directory files go to: FilePath_RBV (FilePath as written, with the separator added)."""
+        return text(self.file_path_rbv.value)
+
     async def report(self, ok: bool, message: str) -> None:
         """Set WriteStatus/WriteMessage (and their alarms) as NDPluginFile does."""
         await post(self.write_status, "Write OK" if ok else "Write error",
@@ -68,7 +73,7 @@ class FileTIFF(PluginMixin, records_group("NDFileTIFFRecords", ND_PLUGIN_BASE, N
     def _target(self) -> FileTarget:
         return FileTarget(
             template=text(self.file_template.value),
-            path=text(self.file_path.value),
+            path=self.path,
             name=text(self.file_name.value),
             number=self.file_number.value,
             data_root=self.data_root,
@@ -90,10 +95,10 @@ class FileTIFF(PluginMixin, records_group("NDFileTIFFRecords", ND_PLUGIN_BASE, N
         except WriteError as exc:
             message = str(exc)
             await self.report(False, message)
-            if text(self.file_path.value):
+            if self.path:
                 # The directory may have gone, or turned into a link out of the data root,
                 # since FilePath was set: FilePathExists_RBV says so now.
-                await self.check_path(text(self.file_path.value))
+                await self.check_path(self.path)
             return f"{self.prefix} {message}"
         await self.full_file_name_rbv.write(utf8_fit(full, self.full_file_name_rbv.max_length))
         if index(self.auto_increment):
@@ -154,20 +159,30 @@ class FileTIFF(PluginMixin, records_group("NDFileTIFFRecords", ND_PLUGIN_BASE, N
     async def nd_array_port(self, instance, value):
         return await self._port_put(instance, value)
 
+    async def report_bad_path(self, path: str) -> None:
+        """Check ``path`` (FilePathExists_RBV); if it is refused, say why on WriteStatus/WriteMessage.
+
+        Deviation: ADCore has no message for a refused path (FilePathExists_RBV alone says
+        No); this IOC also refuses paths outside its data root, so it says why. A good
+        path clears nothing: the last write's error stays until the next write attempt.
+        """
+        ok, message = await self.check_path(path)
+        if not ok:
+            await self.report(False, message)
+
     @file_path.putter
     async def file_path(self, instance, value):
-        path = text(value)
-        if path and not path.endswith("/"):
-            path += "/"
+        written = text(value)
+        # As asynNDArrayDriver: the setpoint stays as written, the separator is added in
+        # the driver's parameter, which FilePath_RBV shows and files go to.
+        path = written + "/" if written and not written.endswith("/") else written
         if len(path.encode()) >= instance.max_length:
-            raise ValueError(f"{instance.pvname}: path longer than {instance.max_length - 1} bytes")
-        await instance.write(path, verify_value=False)
-        # As asynNDArrayDriver does: FilePathExists_RBV is settled before FilePath_RBV
-        # echoes, so a client that waits for the echo (ophyd) then reads a current answer.
-        ok, message = await self.check_path(path)
-        await self.report(ok, message)
-        await echo_to_readback(self, instance, path)
-        return path
+            raise ValueError(f"{instance.pvname}: path longer than {instance.max_length - 2} bytes")
+        # FilePathExists_RBV is settled before FilePath_RBV echoes, so a client that waits
+        # for the echo (ophyd) then reads a current answer.
+        await self.report_bad_path(path)
+        await self.file_path_rbv.write(path)
+        return written
 
     @file_name.putter
     async def file_name(self, instance, value):
@@ -209,10 +224,8 @@ class FileTIFF(PluginMixin, records_group("NDFileTIFFRecords", ND_PLUGIN_BASE, N
         await echo_to_readback(self, instance, value)
         await instance.write(value, verify_value=False)
         # Re-check: with creation now allowed, the current path may come into being.
-        path = text(self.file_path.value)
-        if path:
-            ok, message = await self.check_path(path)
-            await self.report(ok, message)
+        if self.path:
+            await self.report_bad_path(self.path)
         return value
 
     @file_write_mode.putter
