@@ -28,8 +28,12 @@ from ophyd.areadetector import (
 from ophyd.areadetector.filestore_mixins import FileStoreTIFFIterativeWrite
 from ophyd.areadetector.plugins import PluginMisconfigurationError
 
+from ioc.physics import SENSOR_SHAPE
+
 from . import ca
 from .conftest import time_scale
+
+ROWS, COLS = SENSOR_SHAPE
 
 
 class StockTIFF(TIFFPlugin, FileStoreTIFFIterativeWrite):
@@ -75,7 +79,7 @@ def test_stage_trigger_unstage_and_read_back_with_the_stock_handler(det):
     assert stop["exit_status"] == "success"
     descriptor = next(doc for name, doc in docs if name == "descriptor")
     key = descriptor["data_keys"]["det_image"]
-    assert list(key["shape"]) == [1, 480, 640] and key["dtype_numpy"] == "<u4" and key["external"] == "FILESTORE:"
+    assert list(key["shape"]) == [1, ROWS, COLS] and key["dtype_numpy"] == "<u4" and key["external"] == "FILESTORE:"
 
     resource = next(doc for name, doc in docs if name == "resource")
     assert resource["spec"] == "AD_TIFF"
@@ -84,7 +88,7 @@ def test_stage_trigger_unstage_and_read_back_with_the_stock_handler(det):
     datums = {doc["datum_id"]: doc for name, doc in docs if name == "datum"}
     for event in (doc for name, doc in docs if name == "event"):
         frames = handler(**datums[event["data"]["det_image"]]["datum_kwargs"])
-        assert frames.shape == (1, 480, 640) and frames.dtype == np.uint32
+        assert frames.shape == (1, ROWS, COLS) and frames.dtype == np.uint32
         # The pixels are the frame the IOC measured: Stats1 summed the same array.
         assert frames.sum() == pytest.approx(event["data"]["det_stats1_total"])
     # Unstaged: the settings ophyd changed are back.
