@@ -394,8 +394,8 @@ ND_FILE_TIFF: tuple[Record, ...] = (
 # NDStdArrays.template (includes NDPluginBase.template)
 ND_STD_ARRAYS: tuple[Record, ...] = (
     Record('ArrayData', 'waveform', (), ftvl='LONG', nelm=NELEMENTS,
-           doc='array waveform data; FTVL/NELM are macros: LONG (TYPE=Int32) and '
-               '$(NELEMENTS) = 307200 = 640*480'),
+           doc='array waveform data (FTVL LONG for $(TYPE)=Int32; NELM $(NELEMENTS), '
+               'the sensor size set at start-up)'),
 )
 
 _TS = 'time series (NELM is $(NCHANS))'

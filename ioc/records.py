@@ -70,6 +70,21 @@ async def _parent_units(group: RecordFieldGroup, instance) -> str:
     return getattr(group.parent, "units", "") or ""
 
 
+async def _parent_desc(group: RecordFieldGroup, instance) -> str:
+    return getattr(group.parent, "desc", None) or _desc(group.parent.__doc__ or "")
+
+
+_MENU_FIELDS = ("ZRST", "ONST", "TWST", "THST", "FRST", "FVST", "SXST", "SVST", "EIST", "NIST", "TEST", "ELST",
+                "TVST", "TTST", "FTST", "FFST")
+
+
+def _menu_string(index: int):
+    async def menu_string(group: RecordFieldGroup, instance) -> str:
+        strings = group.parent.enum_strings
+        return strings[index] if index < len(strings) else ""
+    return menu_string
+
+
 async def _elements_read(group: RecordFieldGroup, instance) -> int:
     """NORD: the elements the record holds (a char waveform's text with its NUL, as asyn sets)."""
     value = group.parent.value
@@ -83,16 +98,22 @@ _FIELD_CLASSES: dict[str, type[RecordFieldGroup]] = {}
 
 def field_class(record_type: str) -> type[RecordFieldGroup]:
     """The fields of an EPICS record type: caproto's set, subclassed so that ``.EGU`` reads
-    the value's units and ``.NORD`` the elements held (caproto leaves both unset)."""
+    the value's units, ``.NORD`` the elements held, ``.DESC`` the record's description and
+    every menu string (``.ZRST``...) the record's menu (caproto leaves these unset)."""
     if record_type not in _FIELD_CLASSES:
         base = _CAPROTO_FIELDS.get(_FIELDS_LIKE.get(record_type, record_type))
         if base is None:
             raise ValueError(f"unsupported record type {record_type!r}")
         namespace: dict = {"_record_type": record_type, "__doc__": f"Fields of a {record_type} record."}
         for attr, prop in base._pvs_.items():
-            if prop.pvspec.name == "EGU" and prop.pvspec.get is None:
+            name = prop.pvspec.name
+            if name == "EGU" and prop.pvspec.get is None:
                 namespace[attr] = copy.copy(prop).getter(_parent_units)
-            elif prop.pvspec.name == "NORD" and record_type in ("waveform", "subArray"):
+            elif name == "DESC":
+                namespace[attr] = copy.copy(prop).getter(_parent_desc)
+            elif name in _MENU_FIELDS and record_type in ("mbbo", "mbbi") and prop.pvspec.get is None:
+                namespace[attr] = copy.copy(prop).getter(_menu_string(_MENU_FIELDS.index(name)))
+            elif name == "NORD" and record_type in ("waveform", "subArray"):
                 namespace[attr] = copy.copy(prop).getter(_elements_read)
         _FIELD_CLASSES[record_type] = type(f"{record_type.capitalize()}RecordFields", (base,), namespace)
     return _FIELD_CLASSES[record_type]
@@ -113,8 +134,7 @@ class RecordChannel:
         self._record_fields = dict(record_fields or {})
         if self._record_class is not None:
             self.record_type = self.reported_record_type = self._record_class._record_type
-        if desc is not None:
-            self.__doc__ = desc
+        self.desc = desc  # DESC (caproto sets __doc__ to the full description after this)
 
     def get_field(self, field: str) -> ChannelData:
         if field and field != "VAL" and self.field_inst is None and self._record_class is not None:
@@ -125,6 +145,13 @@ class RecordChannel:
         inst = self._record_class(prefix="", parent=self, name=f"{self.name}.fields")
         for name, value in self._record_fields.items():
             inst.pvdb[name]._data["value"] = value
+        # Fields that mirror the record (DESC, EGU, PREC, ZNAM...) hold their value from the
+        # start: a client's first monitor update carries the stored value, not the getter's.
+        for chan in inst.pvdb.values():
+            if chan.pvspec.get is not None:
+                value = _run_now(chan.getter(chan))
+                if value is not None:
+                    chan._data["value"] = value
         # The alarm so far (later changes reach the fields through the alarm's publish).
         inst.alarm_status._data["value"] = inst.alarm_status.enum_strings[int(self.alarm.status)]
         inst.current_alarm_severity._data["value"] = inst.current_alarm_severity.enum_strings[
@@ -132,6 +159,25 @@ class RecordChannel:
         harden(inst.pvdb)
         self.field_inst = inst
         self.fields = inst.pvdb
+
+
+    async def update_fields(self, value) -> None:
+        await super().update_fields(value)
+        nord = self.fields.get("NORD")
+        if nord is not None and nord.pvspec.get is not None:
+            count = await nord.getter(nord)
+            if count != nord.value:
+                await nord.write(count)
+
+
+def _run_now(coro):
+    """The result of a coroutine that never suspends (a field's getter reading its record)."""
+    try:
+        coro.send(None)
+    except StopIteration as stop:
+        return stop.value
+    coro.close()
+    raise RuntimeError("a record field's getter suspended")
 
 
 def _record_data_classes(type_map: dict) -> dict:
@@ -150,8 +196,8 @@ def record_data_class(ctype: ChannelType, read_only: bool) -> type:
 def _desc(doc: str) -> str:
     """A DESC (40 characters at most, latin-1 as CA strings are) from a longer description."""
     text = doc.encode("latin-1", "replace").decode("latin-1")
-    if len(text) > 40:  # asides in parentheses go first
-        text = re.sub(r"\s*\([^)]*\)", "", text) or text
+    if len(text) > 40 and len(text.split(" (")[0]) >= 8:  # an aside in parentheses goes first
+        text = text.split(" (")[0]
     if len(text) <= 40:
         return text
     cut = text[:40].rsplit(" ", 1)[0].rstrip(",;:(")

