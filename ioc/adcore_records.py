@@ -350,7 +350,9 @@ ND_FILE: tuple[Record, ...] = (
            doc='writes FileNumber to the driver (ADCore R2 NDFile.template)'),
     Record('AutoIncrement', 'bo', 1, rbv=True, enum_strings=NO_YES,
            doc='auto-increment the file number'),
-    Record('FileTemplate', 'waveform', '', rbv=True, ftvl='CHAR', nelm=256,
+    # The template gives no start-up value (beamlines restore one with autosave); this IOC
+    # starts with the one NDPluginFile's documentation uses, so a first frame has a name.
+    Record('FileTemplate', 'waveform', '%s%s_%3.3d.tif', rbv=True, ftvl='CHAR', nelm=256,
            doc='file name template (C format of path, name, number)'),
     Record('FullFileName_RBV', 'waveform', '', ftvl='CHAR', nelm=512,
            doc='full file name, including path'),
