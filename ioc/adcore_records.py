@@ -1,40 +1,28 @@
-"""Records of the areaDetector PVs the emulated camera serves.
+"""Records of the areaDetector PVs the emulated camera serves: the one place their types,
+menus, units and start-up values are set.
 
-Transcribed from areaDetector's database templates, as stored for the GitHub repositories
-``areaDetector/ADCore`` and ``areaDetector/ADSimDetector`` (commit ids abbreviated):
-
-* ADBase.template        ADCore 259ee58b  (R3 series: ``$(ADDR=0)`` defaults, includes
-                                           NDArrayBase.template)
-* NDArrayBase.template   ADCore 06fd36a5  (R3 series: Int64/UInt64 data types, Codec_RBV,
-                                           NDAttributesMacros, AcquireBusy, NumQueuedArrays)
-* NDPluginBase.template  ADCore 259ee58b  (R3 series: MaxByteRate, NumThreads, SortMode...)
-* NDFile.template        ADCore 7906b925  (newest NDFile.template in the index: CreateDirectory,
-                                           LazyOpen, TempSuffix, WriteStatus/WriteMessage)
-* NDFileTIFF.template    ADCore 538b1e35  (only overrides FileFormat's menu)
-* NDStdArrays.template   ADCore a3e8d678  (ArrayData only; R3 versions include NDPluginBase)
-* NDStats.template       ADCore 7906b925  (R2 series, the last one with the TSControl /
-                                           TSNumPoints / TSAcquiring time-series records),
-                         plus the R3-series records (CentroidTotal, Skew, Kurtosis,
-                         Eccentricity, Orientation, HistBelow/Above, HistogramX, more TS
-                         arrays) from an R3-series copy of NDStats.template in the ADCore fork
-                         hir12111/ADCore 1a8d0137 (no upstream R3 NDStats.template version
-                         could be retrieved)
-* simDetector.template   ADSimDetector fc9c0045; start-up values the driver sets from
-                         simDetector.cpp (ADSimDetector c571aa93)
+Transcribed from areaDetector's database templates (repositories ``areaDetector/ADCore``
+and ``areaDetector/ADSimDetector``): ADBase, NDArrayBase, NDPluginBase, NDFile, NDFileTIFF,
+NDStdArrays, NDStats and simDetector.template, plus start-up values the driver sets
+(simDetector.cpp). ``tests/test_ad_contract.py`` checks every record against a table
+derived from the current templates (``tests/data/adcore_templates.json``, made by
+``tests/derive_adcore_table.py``) and lists each remaining difference with its reason.
 
 PVs ophyd still references that current templates no longer define are marked
 ``# not in current ADCore`` with their source: PoolMaxBuffers (NDArrayBase/NDPluginBase of
-ADCore R2, bc516129), FileNumber_Sync and FileNumber_write (NDFile.template of ADCore R2,
-fbd61f07), TSControl/TSRead/TSNumPoints/TSCurrentPoint/TSAcquiring (NDStats.template of
-ADCore R2, 7906b925; in R3 they moved to the NDTimeSeries plugin at ``Stats1:TS:``).
+ADCore R2), FileNumber_Sync and FileNumber_write (NDFile.template of ADCore R2),
+TSControl/TSRead/TSNumPoints/TSCurrentPoint/TSAcquiring (NDStats.template of ADCore R2; in
+R3 they moved to the NDTimeSeries plugin at ``Stats1:TS:``).
 
 Conventions:
 
 * one ``Record`` per PV name, or per setpoint/readback pair (``rbv=True``: the template also
-  defines ``suffix + '_RBV'``, an input record of the matching type with the same menu);
-* record types outside the list below are mapped, and the template's type is named in
-  ``doc``: busy -> bo; calc, calcout, dfanout -> ai/ao; subArray -> waveform; fanout, sseq,
-  asyn -> longout placeholders;
+  defines ``suffix + '_RBV'``, by default the input record of the setpoint's type with the
+  same menu and PREC; ``rbv_record``, ``rbv_enum_strings``, ``rbv_precision`` say where the
+  template's readback differs);
+* ``record`` is the template's record type (``busy``, ``calc``, ``calcout``, ``dfanout``,
+  ``fanout``, ``sseq``, ``asyn`` and ``subArray`` included; records whose work is linking
+  other records hold a value but do not process);
 * ``value`` is the start-up value: the template's VAL where it has one (PINI records write
   it to the driver at iocInit), otherwise what the driver sets, chosen for a 640 x 480
   UInt32 mono camera on asyn port SIM1; enum values are indices, strings are ``str``,
@@ -42,7 +30,8 @@ Conventions:
 * the tuples are meant to be combined per prefix (cam1: AD_BASE + SIM_DETECTOR; TIFF1:
   ND_PLUGIN_BASE + ND_FILE + ND_FILE_TIFF; image1: ND_PLUGIN_BASE + ND_STD_ARRAYS;
   Stats1: ND_PLUGIN_BASE + ND_STATS).  When a later tuple repeats a suffix it
-  redefines that record, as the template does (ND_FILE_TIFF's FileFormat).
+  redefines that record, as the template does (ND_FILE_TIFF's FileFormat, SIM_DETECTOR's
+  ColorMode).
 """
 from typing import NamedTuple
 
@@ -245,8 +234,6 @@ AD_BASE: tuple[Record, ...] = _nd_array_base({
 SIM_DETECTOR: tuple[Record, ...] = (
     Record('ColorMode', 'mbbo', 0, rbv=True, enum_strings=('Mono', 'RGB1', 'RGB2', 'RGB3'),
            doc='color mode (simDetector menu)'),
-    Record('TimeStampMode', 'bo', 0, rbv=True, enum_strings=('Camera', 'EPICS'),
-           doc='source of the array time stamps'),
     Record('GainX', 'ao', 1.0, rbv=True, precision=2, doc='simulation gain X'),
     Record('GainY', 'ao', 1.0, rbv=True, precision=2, doc='simulation gain Y'),
     Record('GainRed', 'ao', 1.0, rbv=True, precision=2, doc='simulation gain red'),

@@ -46,8 +46,6 @@ DEVIATIONS: dict[tuple[str, str, str], str] = {
     ("cam1:", "SizeY", "VAL"): "as SizeX: the full sensor height",
     # Records the current templates no longer define but clients still use.
     ("*", "PoolMaxBuffers", "extra"): "ADCore R2 NDArrayBase.template; ophyd's ADBase/PluginBase connect to it",
-    ("cam1:", "TimeStampMode", "extra"): "older simDetector.template; ophyd's cam classes reference it",
-    ("cam1:", "TimeStampMode_RBV", "extra"): "older simDetector.template; ophyd's cam classes reference it",
     ("TIFF1:", "FileNumber_Sync", "extra"): "ADCore R2 NDFile.template; ophyd's FilePlugin references it",
     ("TIFF1:", "FileNumber_write", "extra"): "ADCore R2 NDFile.template; ophyd's FilePlugin references it",
     **{("Stats1:", name, "extra"): "ADCore R2 NDStats.template (R3 moved it to NDTimeSeries at Stats1:TS:); "
