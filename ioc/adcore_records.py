@@ -50,6 +50,8 @@ class Record(NamedTuple):
     rbv_record: str = ''   # record type of the _RBV readback where it is not the setpoint's input type
     rbv_enum_strings: tuple = ()  # the _RBV readback's menu where it differs from the setpoint's
     rbv_precision: int = -1  # the _RBV readback's PREC where it differs from the setpoint's
+    severities: tuple = ()  # alarm severity of each state (ZSV/OSV, ZRSV...), for bo/bi/mbbo/mbbi
+    rbv_severities: tuple = ()  # the same for the _RBV readback
 
 
 # Menus shared by several templates
@@ -59,6 +61,7 @@ DATA_TYPES = ('Int8', 'UInt8', 'Int16', 'UInt16', 'Int32', 'UInt32', 'Int64', 'U
               'Float32', 'Float64')
 COLOR_MODES = ('Mono', 'Bayer', 'RGB1', 'RGB2', 'RGB3', 'YUV444', 'YUV422', 'YUV421')
 BAYER_PATTERNS = ('RGGB', 'GBRG', 'GRBG', 'BGGR')
+OK_MINOR = ('NO_ALARM', 'MINOR')  # ZSV/OSV of the templates' busy/enable readbacks
 DETECTOR_STATES = ('Idle', 'Acquire', 'Readout', 'Correct', 'Saving', 'Aborting', 'Error',
                    'Waiting', 'Initializing', 'Disconnected', 'Aborted')
 
@@ -90,12 +93,12 @@ def _nd_array_base(values: dict) -> tuple:
         Record('SerialNumber_RBV', 'stringin', 'Unknown', doc='detector serial number'),
         Record('SDKVersion_RBV', 'stringin', 'Unknown', doc='vendor SDK version'),
         Record('FirmwareVersion_RBV', 'stringin', 'Unknown', doc='detector firmware version'),
-        Record('Acquire', 'bo', 0, rbv=True, enum_strings=('Done', 'Acquire'),
+        Record('Acquire', 'bo', 0, rbv=True, enum_strings=('Done', 'Acquire'), rbv_severities=OK_MINOR,
                rbv_enum_strings=('Done', 'Acquiring'),
                doc='start/stop acquisition (Acquire_RBV menu: Done/Acquiring)'),
-        Record('AcquireBusy', 'busy', 0, enum_strings=('Done', 'Acquiring'),
+        Record('AcquireBusy', 'busy', 0, enum_strings=('Done', 'Acquiring'), severities=OK_MINOR,
                doc='busy record: 1 from Acquire until acquisition and plugins are done'),
-        Record('AcquireBusyCB', 'bi', 0, enum_strings=('Done', 'Acquiring'),
+        Record('AcquireBusyCB', 'bi', 0, enum_strings=('Done', 'Acquiring'), severities=OK_MINOR,
                doc='driver callback that clears AcquireBusy'),
         Record('WaitForPlugins', 'bo', 0, enum_strings=NO_YES,
                doc='AcquireBusy waits for plugins to finish'),
@@ -122,13 +125,14 @@ def _nd_array_base(values: dict) -> tuple:
         Record('ArrayCounter', 'longout', 0, rbv=True, doc='array callback counter'),
         Record('ArrayRate_RBV', 'calc', 0.0, units='Hz', precision=2,
                doc='calc record: array callback rate'),
-        Record('ArrayCallbacks', 'bo', 1, rbv=True, enum_strings=DISABLE_ENABLE,
+        Record('ArrayCallbacks', 'bo', 1, rbv=True, enum_strings=DISABLE_ENABLE, severities=OK_MINOR,
+               rbv_severities=OK_MINOR,
                doc='enable NDArray callbacks'),
         Record('NDAttributesMacros', 'waveform', '', ftvl='CHAR', nelm=256,
                doc='macro definitions for the attributes file'),
         Record('NDAttributesFile', 'waveform', '', ftvl='CHAR', nelm=256,
                doc='name of a file defining attributes'),
-        Record('NDAttributesStatus', 'mbbi', 0,
+        Record('NDAttributesStatus', 'mbbi', 0, severities=('NO_ALARM', 'MINOR', 'MAJOR', 'MAJOR'),
                enum_strings=('Attributes file OK', 'File not found', 'XML syntax error',
                              'Macro substitution error'),
                doc='status of reading the attributes file'),
@@ -195,6 +199,7 @@ AD_BASE: tuple[Record, ...] = _nd_array_base({
     Record('NumImages', 'longout', 1, rbv=True, doc='number of images (Multiple mode)'),
     Record('NumImagesCounter_RBV', 'longin', 0, doc='images acquired'),
     Record('DetectorState_RBV', 'mbbi', 0, enum_strings=DETECTOR_STATES,
+           severities=('NO_ALARM',) * 5 + ('MINOR', 'MAJOR', 'NO_ALARM', 'NO_ALARM', 'INVALID', 'MINOR'),
            doc='detector state'),
     Record('StatusMessage_RBV', 'waveform', '', ftvl='CHAR', nelm=256, doc='status message'),
     Record('StringToServer_RBV', 'waveform', '', ftvl='CHAR', nelm=256,
@@ -208,11 +213,11 @@ AD_BASE: tuple[Record, ...] = _nd_array_base({
            doc='shutter mode (ShutterMode_RBV state 2 reads "Camera output")'),
     Record('ShutterControl', 'bo', 0, rbv=True, enum_strings=('Close', 'Open'),
            doc='open/close the shutter'),
-    Record('ShutterStatus_RBV', 'bi', 0, enum_strings=('Closed', 'Open'),
+    Record('ShutterStatus_RBV', 'bi', 0, enum_strings=('Closed', 'Open'), severities=OK_MINOR,
            doc='shutter status from the detector'),
     Record('ShutterOpenDelay', 'ao', 0.0, rbv=True, precision=3, doc='shutter open delay'),
     Record('ShutterCloseDelay', 'ao', 0.0, rbv=True, precision=3, doc='shutter close delay'),
-    Record('ShutterControlEPICS', 'bi', 0, enum_strings=('Closed', 'Open'),
+    Record('ShutterControlEPICS', 'bi', 0, enum_strings=('Closed', 'Open'), severities=OK_MINOR,
            doc='changes state when the driver opens/closes an EPICS shutter'),
     Record('ShutterFanout', 'fanout', 0,
            doc='fanout record: processes ShutterOpenEPICS and ShutterCloseEPICS'),
@@ -220,7 +225,7 @@ AD_BASE: tuple[Record, ...] = _nd_array_base({
            doc='calcout record: writes OCAL=1 to the shutter PV in OUT'),
     Record('ShutterCloseEPICS', 'calcout', 0.0,
            doc='calcout record: writes OCAL=0 to the shutter PV in OUT'),
-    Record('ShutterStatusEPICS_RBV', 'mbbi', 0, enum_strings=('Closed', 'Open'),
+    Record('ShutterStatusEPICS_RBV', 'mbbi', 0, enum_strings=('Closed', 'Open'), severities=OK_MINOR,
            doc='EPICS shutter status, read from the PV in INP'),
     Record('Temperature', 'ao', 25.0, rbv=True, units='C', precision=1,
            doc='detector temperature setpoint'),
@@ -282,7 +287,7 @@ ND_PLUGIN_BASE: tuple[Record, ...] = _nd_array_base({}) + (
            doc='asyn port of the NDArray source (VAL is $(NDARRAY_PORT))'),
     Record('NDArrayAddress', 'longout', 0, rbv=True,
            doc='asyn address of the NDArray source (VAL is $(NDARRAY_ADDR=0))'),
-    Record('EnableCallbacks', 'bo', 0, rbv=True, enum_strings=DISABLE_ENABLE,
+    Record('EnableCallbacks', 'bo', 0, rbv=True, enum_strings=DISABLE_ENABLE, rbv_severities=OK_MINOR,
            doc='enable callbacks (VAL is $(ENABLED=0))'),
     Record('MinCallbackTime', 'ao', 0.0, rbv=True, units='s', precision=3,
            doc='minimum time between callbacks'),
@@ -322,7 +327,7 @@ ND_PLUGIN_BASE: tuple[Record, ...] = _nd_array_base({}) + (
 # NDFile.template
 ND_FILE: tuple[Record, ...] = (
     Record('FilePath', 'waveform', '', rbv=True, ftvl='CHAR', nelm=256, doc='file path'),
-    Record('FilePathExists_RBV', 'bi', 0, enum_strings=NO_YES,
+    Record('FilePathExists_RBV', 'bi', 0, enum_strings=NO_YES, severities=('MAJOR', 'NO_ALARM'),
            doc='file path exists (No is a MAJOR alarm)'),
     Record('CreateDirectory', 'longout', 0, rbv=True,
            doc='directories to create: 0 none, <0 at most |n|, >0 at least n must exist'),
@@ -344,10 +349,10 @@ ND_FILE: tuple[Record, ...] = (
     Record('FullFileName_RBV', 'waveform', '', ftvl='CHAR', nelm=512,
            doc='full file name, including path'),
     Record('AutoSave', 'bo', 0, rbv=True, enum_strings=NO_YES, doc='save each array'),
-    Record('WriteFile', 'busy', 0, rbv=True, enum_strings=('Done', 'Write'),
+    Record('WriteFile', 'busy', 0, rbv=True, enum_strings=('Done', 'Write'), rbv_severities=OK_MINOR,
            rbv_enum_strings=('Done', 'Writing'),
            doc='busy record: write file (WriteFile_RBV menu: Done/Writing)'),
-    Record('ReadFile', 'busy', 0, rbv=True, enum_strings=('Done', 'Read'),
+    Record('ReadFile', 'busy', 0, rbv=True, enum_strings=('Done', 'Read'), rbv_severities=OK_MINOR,
            rbv_enum_strings=('Done', 'Reading'),
            doc='busy record: read file (ReadFile_RBV menu: Done/Reading)'),
     Record('FileFormat', 'mbbo', 0, rbv=True, enum_strings=('Undefined', 'Invalid'),
@@ -355,7 +360,7 @@ ND_FILE: tuple[Record, ...] = (
            doc='file data format (FileFormat_RBV menu: netCDF/Undefined)'),
     Record('FileWriteMode', 'mbbo', 0, rbv=True, enum_strings=('Single', 'Capture', 'Stream'),
            doc='file save mode'),
-    Record('Capture', 'busy', 0, rbv=True, enum_strings=('Done', 'Capture'),
+    Record('Capture', 'busy', 0, rbv=True, enum_strings=('Done', 'Capture'), rbv_severities=OK_MINOR,
            rbv_enum_strings=('Done', 'Capturing'),
            doc='busy record: capture data (Capture_RBV menu: Done/Capturing)'),
     Record('NumCapture', 'longout', 1, rbv=True, doc='number of arrays to capture'),
@@ -363,7 +368,7 @@ ND_FILE: tuple[Record, ...] = (
     Record('FreeCapture', 'bo', 0, enum_strings=('Done', 'Free'), doc='free the capture buffer'),
     Record('DeleteDriverFile', 'bo', 0, rbv=True, enum_strings=NO_YES,
            doc="delete the driver's original file"),
-    Record('WriteStatus', 'bi', 0, enum_strings=('Write OK', 'Write error'),
+    Record('WriteStatus', 'bi', 0, enum_strings=('Write OK', 'Write error'), severities=('NO_ALARM', 'MAJOR'),
            doc='status of the last write (error is a MAJOR alarm)'),
     Record('WriteMessage', 'waveform', '', ftvl='CHAR', nelm=256,
            doc='message of the last write'),
@@ -391,7 +396,7 @@ _TS = 'time series (NELM is $(NCHANS))'
 
 # NDStats.template (includes NDPluginBase.template)
 ND_STATS: tuple[Record, ...] = (
-    Record('ComputeStatistics', 'bo', 1, rbv=True, enum_strings=NO_YES,
+    Record('ComputeStatistics', 'bo', 1, rbv=True, enum_strings=NO_YES, rbv_severities=OK_MINOR,
            doc='compute the basic statistics'),
     Record('BgdWidth', 'longout', 1, rbv=True, doc='background width'),
     Record('MinValue', 'ao', 0.0, rbv=True, doc='minimum value'),
@@ -405,7 +410,7 @@ ND_STATS: tuple[Record, ...] = (
     Record('MinY', 'ao', 0.0, rbv=True, doc='Y of the minimum'),
     Record('MaxX', 'ao', 0.0, rbv=True, doc='X of the maximum'),
     Record('MaxY', 'ao', 0.0, rbv=True, doc='Y of the maximum'),
-    Record('ComputeCentroid', 'bo', 0, rbv=True, enum_strings=NO_YES,
+    Record('ComputeCentroid', 'bo', 0, rbv=True, enum_strings=NO_YES, rbv_severities=OK_MINOR,
            doc='compute the centroid statistics'),
     Record('CentroidThreshold', 'ao', 1.0, rbv=True, doc='centroid threshold'),
     Record('CentroidTotal', 'ao', 0.0, rbv=True, doc='total above threshold (R3 series)'),
@@ -461,7 +466,7 @@ ND_STATS: tuple[Record, ...] = (
            doc=f'Orientation {_TS} (R3 series)'),
     Record('TSTimestamp', 'waveform', (), ftvl='DOUBLE', nelm=NCHANS,
            doc=f'time stamp {_TS} (R3 series)'),
-    Record('ComputeProfiles', 'bo', 0, rbv=True, enum_strings=NO_YES, doc='compute profiles'),
+    Record('ComputeProfiles', 'bo', 0, rbv=True, enum_strings=NO_YES, rbv_severities=OK_MINOR, doc='compute profiles'),
     Record('ProfileSizeX_RBV', 'longin', 0, doc='profile size X'),
     Record('ProfileSizeY_RBV', 'longin', 0, doc='profile size Y'),
     Record('CursorX', 'longout', 256, rbv=True, doc='cursor X for the cursor profiles'),
@@ -483,7 +488,7 @@ ND_STATS: tuple[Record, ...] = (
            doc='X profile through the cursor (NELM $(XSIZE))'),
     Record('ProfileCursorY_RBV', 'waveform', (), ftvl='DOUBLE', nelm=MAX_SIZE_Y,
            doc='Y profile through the cursor (NELM $(YSIZE))'),
-    Record('ComputeHistogram', 'bo', 0, rbv=True, enum_strings=NO_YES,
+    Record('ComputeHistogram', 'bo', 0, rbv=True, enum_strings=NO_YES, rbv_severities=OK_MINOR,
            doc='compute the histogram'),
     Record('HistSize', 'longout', HIST_SIZE, rbv=True, doc='histogram size'),
     Record('HistMin', 'ao', 0.0, rbv=True, doc='histogram minimum'),

@@ -128,13 +128,35 @@ class RecordChannel:
     """
 
     def __init__(self, *args, record=None, record_fields: dict | None = None, desc: str | None = None,
-                 **kwargs) -> None:
+                 state_severities: tuple = (), **kwargs) -> None:
         super().__init__(*args, record=None, **kwargs)
+        self._state_severities = state_severities
+        if state_severities and self.alarm is not None:  # the start-up state's alarm
+            try:
+                severity = state_severities[self.enum_strings.index(self.value)]
+            except ValueError:
+                severity = AlarmSeverity.NO_ALARM
+            if severity:
+                self.alarm._data.update(status=AlarmStatus.STATE, severity=severity)
         self._record_class = field_class(record) if isinstance(record, str) else record
         self._record_fields = dict(record_fields or {})
         if self._record_class is not None:
             self.record_type = self.reported_record_type = self._record_class._record_type
         self.desc = desc  # DESC (caproto sets __doc__ to the full description after this)
+
+    async def write(self, value, *args, **metadata):
+        """As a bi/mbbi record with state severities (ZSV/OSV, ZRSV...): each state raises its
+        alarm (STATE) unless the writer sets the alarm itself."""
+        if self._state_severities and "severity" not in metadata:
+            try:
+                state = self.enum_strings.index(value) if isinstance(value, str) else int(value)
+                severity = self._state_severities[state]
+            except (ValueError, TypeError, IndexError):
+                pass
+            else:
+                metadata["severity"] = severity
+                metadata.setdefault("status", AlarmStatus.STATE if severity else AlarmStatus.NO_ALARM)
+        return await super().write(value, *args, **metadata)
 
     def get_field(self, field: str) -> ChannelData:
         if field and field != "VAL" and self.field_inst is None and self._record_class is not None:
@@ -303,6 +325,16 @@ def _pv_kwargs(rec: Record, readback: bool) -> dict:
             raise ValueError(f"value {rec.value!r} is not one of the enum strings {strings}")
         ctype = ChannelType.ENUM
         kw.update(enum_strings=strings, value=value)
+        severities = rec.rbv_severities if readback else rec.severities
+        if severities:
+            severities = tuple(AlarmSeverity[{"MINOR": "MINOR_ALARM", "MAJOR": "MAJOR_ALARM",
+                                              "INVALID": "INVALID_ALARM"}.get(sev, sev)] for sev in severities)
+            if len(severities) != len(strings):
+                raise ValueError(f"{len(severities)} state severities for {len(strings)} states")
+            kw["state_severities"] = severities
+            names = [f[:2] + "SV" for f in _MENU_FIELDS] if rtype in ("mbbo", "mbbi") else ["ZSV", "OSV"]
+            for name, sev in zip(names[:len(severities)], severities, strict=True):
+                fields[name] = ("NO_ALARM", "MINOR", "MAJOR", "INVALID")[int(sev)]
     elif kind == "string":
         ctype = ChannelType.STRING
         kw.update(value=_text(str(rec.value or ""), "value", 39))

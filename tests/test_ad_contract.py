@@ -4,7 +4,8 @@
 ``tests/derive_adcore_table.py`` (the commits it read are in the file). Every record the
 templates define for ``cam1:`` (simDetector.template), ``TIFF1:`` (NDFileTIFF.template),
 ``image1:`` (NDStdArrays.template) and ``Stats1:`` (NDStats.template) is compared with the
-IOC's: its record type, its menu (ZNAM/ONAM, ZRST...), the fields the template sets (which
+IOC's: its record type, its menu (ZNAM/ONAM, ZRST...) and each state's alarm severity
+(ZSV/OSV, ZRSV...), the fields the template sets (which
 the record type must have), EGU, PREC, FTVL, NELM and the start-up value of the settings the
 template initialises (PINI records' VAL). Every difference must be listed in DEVIATIONS with
 the reason; a listed difference that no longer occurs fails too, so the list stays true.
@@ -26,6 +27,7 @@ from ioc.pvtable import build_ioc
 
 TABLE = json.loads((Path(__file__).parent / "data" / "adcore_templates.json").read_text())
 PREFIX = "CT:"
+SEVERITY = ("NO_ALARM", "MINOR", "MAJOR", "INVALID")
 MENU_FIELDS = ["ZRST", "ONST", "TWST", "THST", "FRST", "FVST", "SXST", "SVST", "EIST", "NIST", "TEST", "ELST",
                "TVST", "TTST", "FTST", "FFST"]
 _EMPTY_MENU = ("caproto keeps an enum's value as its string, so a menu of two empty strings could not tell "
@@ -102,6 +104,13 @@ def differences() -> dict[tuple[str, str, str], str]:
                 menu = None
             if menu is not None and tuple(chan.enum_strings) != menu:
                 found[(plugin, name, "menu")] = f"{menu}, served {tuple(chan.enum_strings)}"
+            if menu is not None:
+                names = ["ZSV", "OSV"] if rtype in ("bo", "bi", "busy") else [f[:2] + "SV" for f in MENU_FIELDS]
+                wanted = tuple(fields.get(f, "NO_ALARM") for f in names[:len(menu)])
+                served_sev = tuple(SEVERITY[int(sev)] for sev in chan._state_severities) or \
+                    ("NO_ALARM",) * len(menu)
+                if served_sev != wanted:
+                    found[(plugin, name, "severities")] = f"{wanted}, served {served_sev}"
             missing = sorted(set(fields) - {"VAL"} - _served_fields(chan))
             if missing:
                 found[(plugin, name, "fields")] = f"record has no {missing}"

@@ -106,6 +106,10 @@ def test_alarm_fields_follow_the_record(ar, tmp_path):
         assert ca.get_str(P + "TIFF1:WriteStatus") == "Write error"
         eventually(lambda: field(P + "TIFF1:WriteStatus.SEVR") == "MAJOR")
         assert field(P + "TIFF1:WriteStatus.STAT") == "WRITE"
+        # DetectorState_RBV's Error state is MAJOR (its SXSV), as in ADBase.template.
+        assert ca.get_str(P + "cam1:DetectorState_RBV") == "Error"
+        eventually(lambda: field(P + "cam1:DetectorState_RBV.SEVR") == "MAJOR")
+        assert field(P + "cam1:DetectorState_RBV.SXSV") == "MAJOR"
     finally:
         ca.put(P + "TIFF1:FileName", "f")
     ca.acquire("AR:")
@@ -149,9 +153,13 @@ def test_multiple_cut_short_is_aborted(ar):
     try:
         ca.put(P + "cam1:Acquire", 1, wait=False)
         eventually(lambda: ca.get(P + "cam1:NumImagesCounter_RBV") >= 2)
+        # Acquire_RBV's Acquiring state is MINOR (OSV), as in NDArrayBase.template.
+        assert field(P + "cam1:Acquire_RBV.SEVR") == "MINOR" and field(P + "cam1:Acquire_RBV.STAT") == "STATE"
         ca.put(P + "cam1:Acquire", 0)
         eventually(lambda: ca.get(P + "cam1:Acquire_RBV") == 0)
         assert ca.get_str(P + "cam1:DetectorState_RBV") == "Aborted"
+        eventually(lambda: field(P + "cam1:Acquire_RBV.SEVR") == "NO_ALARM")
+        assert field(P + "cam1:DetectorState_RBV.SEVR") == "MINOR"  # TESV: Aborted is MINOR
     finally:
         ca.put(P + "cam1:ImageMode", "Single")
         ca.put(P + "cam1:NumImages", 1)
