@@ -153,6 +153,7 @@ def test_multiple_cut_short_is_aborted(ar):
     try:
         ca.put(P + "cam1:Acquire", 1, wait=False)
         eventually(lambda: ca.get(P + "cam1:NumImagesCounter_RBV") >= 2)
+        assert ca.get(P + "cam1:AcquireBusy") == 1
         # Acquire_RBV's Acquiring state is MINOR (OSV), as in NDArrayBase.template.
         assert field(P + "cam1:Acquire_RBV.SEVR") == "MINOR" and field(P + "cam1:Acquire_RBV.STAT") == "STATE"
         ca.put(P + "cam1:Acquire", 0)
@@ -160,6 +161,7 @@ def test_multiple_cut_short_is_aborted(ar):
         assert ca.get_str(P + "cam1:DetectorState_RBV") == "Aborted"
         eventually(lambda: field(P + "cam1:Acquire_RBV.SEVR") == "NO_ALARM")
         assert field(P + "cam1:DetectorState_RBV.SEVR") == "MINOR"  # TESV: Aborted is MINOR
+        assert ca.get(P + "cam1:AcquireBusy") == 0
     finally:
         ca.put(P + "cam1:ImageMode", "Single")
         ca.put(P + "cam1:NumImages", 1)

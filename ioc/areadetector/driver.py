@@ -230,6 +230,9 @@ class CamDriver(records_group("ADBaseRecords", CAM_RECORDS)):
                 await self.set_state("Idle", "Acquisition completed")
             await self.acquire_rbv.write(0)
             await self.acquire.write("Done", verify_value=False)
+            # The plugins are done with the last frame: AcquireBusy (a busy record) clears.
+            await self.acquire_busy_cb.write(0)
+            await self.acquire_busy.write(0)
 
     # -- PV hooks ------------------------------------------------------------------
 
@@ -264,6 +267,8 @@ class CamDriver(records_group("ADBaseRecords", CAM_RECORDS)):
             return "Acquire"  # already acquiring: areaDetector ignores a second start
         self._stop.clear()
         await self.acquire_rbv.write(1)
+        await self.acquire_busy.write(1)
+        await self.acquire_busy_cb.write(1)
         await instance.write("Acquire", verify_value=False)
         self._task = asyncio.get_running_loop().create_task(self._acquisition())
         # Busy-record semantics: a put with completion waits for the acquisition to end.
