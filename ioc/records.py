@@ -136,7 +136,7 @@ class RecordChannel:
                 severity = state_severities[self.enum_strings.index(self.value)]
             except ValueError:
                 severity = AlarmSeverity.NO_ALARM
-            if severity:
+            if severity:  # no client or loop yet: set the alarm's data as its constructor does
                 self.alarm._data.update(status=AlarmStatus.STATE, severity=severity)
         self._record_class = field_class(record) if isinstance(record, str) else record
         self._record_fields = dict(record_fields or {})
@@ -182,8 +182,8 @@ class RecordChannel:
         self.field_inst = inst
         self.fields = inst.pvdb
 
-
     async def update_fields(self, value) -> None:
+        """caproto's hook on every write of the record: NORD follows the value."""
         await super().update_fields(value)
         nord = self.fields.get("NORD")
         if nord is not None and nord.pvspec.get is not None:

@@ -107,6 +107,10 @@ def test_seeded_runs_are_reproducible(spawn_ioc, tmp_path):
 
 def test_spot_follows_the_motors(ioc):
     ca.put("BL:dot:cam1:AcquireTime", 1.0)
+    # ADCore starts with ComputeCentroid No and CentroidThreshold 1: a user sets both, the
+    # threshold above the background (1000 counts) so that the centroid is the spot's.
+    ca.put("BL:dot:Stats1:ComputeCentroid", "Yes")
+    ca.put("BL:dot:Stats1:CentroidThreshold", 1200)
     try:
         for x, y in ((0, 0), (40, -20)):
             ca.put("BL:mtr:dotx", x)
@@ -117,6 +121,8 @@ def test_spot_follows_the_motors(ioc):
     finally:
         ca.put("BL:mtr:dotx", 0)
         ca.put("BL:mtr:doty", 0)
+        ca.put("BL:dot:Stats1:ComputeCentroid", "No")
+        ca.put("BL:dot:Stats1:CentroidThreshold", 1)
 
 
 def test_brightness_scales_with_exposure_times_current(ioc, data_root):
