@@ -12,7 +12,9 @@ the reason; a listed difference that no longer occurs fails too, so the list sta
 
 Not compared: DESC (the templates set none; ours is the template's comment, shortened);
 input records' VAL (the driver overwrites it through I/O Intr at start-up); values given by
-macros of the IOC's start-up script ($(NDARRAY_PORT), $(XSIZE), $(TYPE)...).
+macros of the IOC's start-up script ($(NDARRAY_PORT), $(XSIZE), $(TYPE)...); links and
+processing fields (DTYP, INP/OUT, FLNK, CALC, INPA...: the IOC posts every value itself, so
+SCAN reads I/O Intr on every input record and Passive on outputs, whatever the template's).
 """
 
 from __future__ import annotations
