@@ -70,8 +70,16 @@ async def _parent_units(group: RecordFieldGroup, instance) -> str:
     return getattr(group.parent, "units", "") or ""
 
 
+async def _set_parent_units(group: RecordFieldGroup, instance, value) -> None:
+    await group.parent.write_metadata(units=str(value))
+
+
 async def _parent_desc(group: RecordFieldGroup, instance) -> str:
     return getattr(group.parent, "desc", None) or _desc(group.parent.__doc__ or "")
+
+
+async def _set_parent_desc(group: RecordFieldGroup, instance, value) -> None:
+    group.parent.desc = str(value)
 
 
 _MENU_FIELDS = ("ZRST", "ONST", "TWST", "THST", "FRST", "FVST", "SXST", "SVST", "EIST", "NIST", "TEST", "ELST",
@@ -108,9 +116,9 @@ def field_class(record_type: str) -> type[RecordFieldGroup]:
         for attr, prop in base._pvs_.items():
             name = prop.pvspec.name
             if name == "EGU" and prop.pvspec.get is None:
-                namespace[attr] = copy.copy(prop).getter(_parent_units)
+                namespace[attr] = copy.copy(prop).getter(_parent_units).putter(_set_parent_units)
             elif name == "DESC":
-                namespace[attr] = copy.copy(prop).getter(_parent_desc)
+                namespace[attr] = copy.copy(prop).getter(_parent_desc).putter(_set_parent_desc)
             elif name in _MENU_FIELDS and record_type in ("mbbo", "mbbi") and prop.pvspec.get is None:
                 namespace[attr] = copy.copy(prop).getter(_menu_string(_MENU_FIELDS.index(name)))
             elif name == "NORD" and record_type in ("waveform", "subArray"):

@@ -78,6 +78,23 @@ def test_scan_alarm_and_menu_fields(ar):
     assert field(P + "cam1:ColorMode.ONST") == "RGB1"  # simDetector's menu
 
 
+def test_desc_and_egu_are_writable_as_in_a_record(ar):
+    pv = P + "Stats1:HistEntropy"
+    assert epics.caput(pv + ".DESC", "entropy of the histogram", wait=True, timeout=5) == 1
+    assert epics.caput(pv + ".EGU", "bit", wait=True, timeout=5) == 1
+    assert field(pv + ".DESC") == "entropy of the histogram"
+    assert field(pv + ".EGU") == "bit"
+    chan = epics.PV(pv, form="ctrl")
+    assert chan.get_ctrlvars(timeout=5)["units"] == "bit"  # the record's value carries it too
+    chan.disconnect()
+
+
+def test_caproto_client_reads_fields_and_the_record_type(ar, caproto_ctx):
+    (desc, rtyp) = caproto_ctx.get_pvs(P + "TIFF1:WriteStatus.DESC", P + "TIFF1:WriteStatus.RTYP", timeout=5)
+    assert desc.read(timeout=5).data.tobytes().rstrip(b"\0").decode() == "status of the last write"
+    assert rtyp.read(timeout=5).data[0] == b"bi"
+
+
 def test_numeric_metadata_fields(ar):
     assert epics.caget(P + "cam1:AcquireTime.PREC", timeout=5) == 3
     assert epics.caget(P + "cam1:ArrayRate_RBV.PREC", timeout=5) == 2
