@@ -143,8 +143,9 @@ def _justification(key: tuple[str, str, str]) -> str | None:
 
 
 def test_the_table_covers_the_templates_of_every_plugin():
-    assert set(TABLE["plugins"]) == {"cam1:", "TIFF1:", "image1:", "Stats1:"}
-    assert len(TABLE["templates"]) == 8 and all(TABLE["sources"].values())
+    # A plugin added to the IOC (HDF1:, Pva1:...) joins PLUGINS in derive_adcore_table.py.
+    assert {"cam1:", "TIFF1:", "image1:", "Stats1:"} <= set(TABLE["plugins"])
+    assert len(TABLE["templates"]) >= 8 and all(TABLE["sources"].values())
     # A sample of what the derivation must have read, to catch a parser that reads nothing.
     assert TABLE["plugins"]["cam1:"]["AcquireTime"]["fields"]["VAL"] == "1.0"
     assert TABLE["plugins"]["TIFF1:"]["FileFormat"]["fields"]["ZRST"] == "TIFF"
