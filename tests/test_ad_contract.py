@@ -48,6 +48,9 @@ DEVIATIONS: dict[tuple[str, str, str], str] = {
     ("cam1:", "SizeX", "VAL"): "template VAL 1 is replaced at start-up by the full sensor width, as the "
                                "example IOC's autosave file does; a 1-pixel region would surprise every user",
     ("cam1:", "SizeY", "VAL"): "as SizeX: the full sensor height",
+    ("cam1:", "SimMode", "menu"): "a fifth state, BeamSpot (the default), is this IOC's own pattern: the spot "
+                                  "the motors move; ADSimDetector's four keep their indices",
+    ("cam1:", "SimMode_RBV", "menu"): "as SimMode",
     # Records the current templates no longer define but clients still use.
     ("*", "PoolMaxBuffers", "extra"): "ADCore R2 NDArrayBase.template; ophyd's ADBase/PluginBase connect to it",
     ("TIFF1:", "FileNumber_Sync", "extra"): "ADCore R2 NDFile.template; ophyd's FilePlugin references it",
