@@ -35,16 +35,16 @@ def read_every_desc(proc: IOCProcess) -> int:
     with environment(proc.env):
         ctx = Context()
         try:
-            pvs = ctx.get_pvs(*names, timeout=10)
+            pvs = ctx.get_pvs(*names, timeout=60)
             answered = 0
             for pv in pvs:
                 try:
-                    pv.wait_for_connection(timeout=10)
+                    pv.wait_for_connection(timeout=60)
                 except TimeoutError:
                     if answered == 0:
                         break  # no record fields at all
                     continue
-                pv.read(timeout=10)
+                pv.read(timeout=60)  # the first access builds the record's fields (ms each)
                 answered += 1
         finally:
             ctx.disconnect()
