@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -228,10 +229,11 @@ def test_caput_c_waits_for_the_acquisition(ar):
 
 def test_camonitor_sees_each_frame(ar):
     exe = BIN / "camonitor"
+    # A session of its own: the venv's camonitor is a wrapper that starts the AppImage's
+    # binary as a child, and both must end with the test.
     proc = subprocess.Popen([str(exe), "-t", "n", P + "cam1:ArrayCounter_RBV"], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=os.environ.copy())
+                            stderr=subprocess.STDOUT, text=True, env=os.environ.copy(), start_new_session=True)
     try:
-        time.sleep(0)  # let it subscribe: the first line is the current value
         first = proc.stdout.readline()
         assert P + "cam1:ArrayCounter_RBV" in first, first
         start = int(first.split()[-1])
@@ -241,7 +243,7 @@ def test_camonitor_sees_each_frame(ar):
         values = [int(proc.stdout.readline().split()[-1]) for _ in range(3)]
         assert values == [start + 1, start + 2, start + 3]
     finally:
-        proc.terminate()
+        os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(5)
         ca.put(P + "cam1:ImageMode", "Single")
         ca.put(P + "cam1:NumImages", 1)
