@@ -177,6 +177,7 @@ def test_camera_fault_fails_the_plan_with_the_iocs_message_then_clears(spawn_ioc
         assert ca.get_str(f"{p}sim:CamFault") == "None"
         ca.put(f"{p}sim:CamFault", "Stalled")
         counter = ca.get(f"{p}dot:cam1:ArrayCounter_RBV")
+        ca.put(f"{p}dot:cam1:ImageMode", "Single")  # a Single acquisition cut short ends Aborted
         ca.put(f"{p}dot:cam1:Acquire", 1, wait=False)
         eventually(lambda: ca.get_str(f"{p}dot:cam1:DetectorState_RBV") == "Error")
         assert ioc_says in ca.get_str(f"{p}dot:cam1:StatusMessage_RBV")
