@@ -1,67 +1,116 @@
-"""Small CA helpers for the tests: pyepics for ordinary gets/puts, caproto's sync client
-where the test needs the server's error message (pyepics only prints it)."""
+"""The tests' CA helpers: pyepics for ordinary gets and puts and Acquire, as a user would;
+caproto where a test needs more than pyepics gives (the server's error message, alarms,
+whole strings, a value sent as another type).
+
+Reads go through one long-lived caproto threading client, which searches once per PV and
+retries. caproto's sync client, used only by :func:`put_error` (the threading client drops
+the server's error message), opens a new UDP socket per call: on a busy machine Linux can
+hand it a port another such socket holds, so the search reply goes elsewhere and the call
+times out; and it keeps its circuits between calls, so a call to an IOC since restarted on
+the same port fails once. put_error retries both: nothing was written before they happen.
+"""
 
 from __future__ import annotations
 
-import os
-import time
+from pathlib import Path
 
 import epics
 import numpy as np
-from caproto import CaprotoError, ChannelType, ErrorResponseReceived
+from caproto import CaprotoError, CaprotoTimeoutError, ChannelType, ErrorResponseReceived
 from caproto.sync import client as sync
+from caproto.threading.client import Context
+
+TEMPLATE = "%s%s_%6.6d.tiff"  # areaDetector's usual FileTemplate
+
+_CONTEXT: list[Context] = []
+_PVS: dict[str, object] = {}
+SEARCH_LOST = "Timed out while awaiting a response from the search"
+RESTARTED = "Disconnected during initialization"
 
 
-def _sync(call, *args, **kwargs):
-    """A caproto sync-client call, retried once over a fresh connection: the client keeps
-    its circuits between calls, and one to an IOC since restarted on the same port fails
-    once ("Disconnected during initialization") and is dropped."""
-    try:
-        return call(*args, **kwargs)
-    except ErrorResponseReceived:
-        raise
-    except CaprotoError as exc:
-        if "Disconnected during initialization" not in str(exc):
-            raise
-        return call(*args, **kwargs)
+# -- reads ----------------------------------------------------------------------------------
+
+
+def channel(name: str):
+    """A connected caproto threading-client PV for ``name``."""
+    if name not in _PVS:
+        if not _CONTEXT:
+            _CONTEXT.append(Context(timeout=10))
+        (_PVS[name],) = _CONTEXT[0].get_pvs(name, timeout=10)
+    _PVS[name].wait_for_connection(timeout=10)
+    return _PVS[name]
 
 
 def get(pv: str, **kwargs):
+    """A PV's value read by pyepics (not from its monitor cache)."""
     value = epics.caget(pv, timeout=5, use_monitor=False, **kwargs)
     assert value is not None, f"no answer from {pv}"
     return value
 
 
 def get_str(pv: str) -> str:
-    """A string PV or char waveform as text.
+    """A string, enum or char-waveform PV as text (UTF-8 in a char waveform).
 
     Read with caproto: pyepics re-requests a char waveform with the element count of its
     last monitor update, which truncates a string that has since grown.
     """
-    response = _sync(sync.read, pv, data_type="native", timeout=5, repeater=False)
-    if response.data_type == ChannelType.ENUM:
-        response = _sync(sync.read, pv, data_type=ChannelType.STRING, timeout=5, repeater=False)
-    data = response.data
-    if isinstance(data, np.ndarray):
-        return bytes(data).split(b"\0", 1)[0].decode("latin-1")
+    pv_ = channel(pv)
+    native = pv_.channel.native_data_type
+    data = pv_.read(data_type=ChannelType.STRING if native == ChannelType.ENUM else "native", timeout=10).data
+    if native == ChannelType.CHAR:
+        return bytes(data).split(b"\0", 1)[0].decode("utf-8", errors="replace")
     return data[0].decode("latin-1") if isinstance(data[0], bytes) else str(data[0])
 
 
+def raw(pv: str) -> list:
+    """A PV's value as served, for before/after comparisons."""
+    data = channel(pv).read(data_type="native", timeout=10).data
+    return data.tolist() if hasattr(data, "tolist") else list(data)
+
+
+def alarm(pv: str) -> tuple[int, int]:
+    """(status, severity) of a PV's alarm."""
+    md = channel(pv).read(data_type="time", timeout=10).metadata
+    return int(md.status), int(md.severity)
+
+
+def answers(prefix: str) -> bool:
+    """True if the IOC serving ``prefix`` answers a CA read."""
+    try:
+        channel(f"{prefix}dot:cam1:Acquire_RBV").read(timeout=10)
+        return True
+    except Exception:
+        return False
+
+
+# -- writes ---------------------------------------------------------------------------------
+
+
 def put(pv: str, value, wait: bool = True, timeout: float = 10.0) -> None:
+    """A pyepics put, with completion unless ``wait`` is False; asserts that it succeeded."""
     assert epics.caput(pv, value, wait=wait, timeout=timeout) == 1, f"put to {pv} failed"
 
 
-def put_error(pv: str, value) -> str:
-    """Put with completion via caproto; the server's error message, or '' if it accepted the put."""
-    try:
-        _sync(sync.write, pv, value, notify=True, timeout=5, repeater=False)
-    except ErrorResponseReceived as exc:
-        return exc.args[0].error_message.decode("latin-1").rstrip("\0")
-    return ""
+def put_error(pv: str, value, data_type: ChannelType | None = None) -> str:
+    """Put with completion, sent as ``data_type`` (default: the PV's own, as a client with a
+    wrong idea of the PV would send another); the server's error message, or '' if it
+    accepted the put."""
+    for attempt in range(4):
+        try:
+            sync.write(pv, value, notify=True, timeout=5, data_type=data_type, repeater=False)
+            return ""
+        except ErrorResponseReceived as exc:
+            return exc.args[0].error_message.decode("latin-1").rstrip("\0")
+        except CaprotoTimeoutError as exc:
+            if not str(exc).startswith(SEARCH_LOST) or attempt == 3:
+                raise
+        except CaprotoError as exc:
+            if RESTARTED not in str(exc) or attempt == 3:
+                raise
+    raise AssertionError("unreachable")
 
 
-def severity(pv: str) -> int:
-    return int(_sync(sync.read, pv, data_type="time", timeout=5, repeater=False).metadata.severity)
+# -- the camera -----------------------------------------------------------------------------
 
 
 def acquire(prefix: str = "BL:", timeout: float = 30.0) -> None:
@@ -87,13 +136,16 @@ def image1(prefix: str = "BL:") -> np.ndarray:
     return np.asarray(data).reshape(ny, nx)
 
 
-def setup_tiff(prefix: str, path: str, name: str, template: str = "%s%s_%6.6d.tiff", auto_save: int = 1) -> None:
-    """Point TIFF1 at ``path`` (created by the IOC) and save every frame."""
+def setup_tiff(prefix: str, path: str | Path, name: str, template: str = TEMPLATE, auto_save: int = 1,
+               number: int | None = 0) -> None:
+    """Point TIFF1 at ``path`` (created by the IOC) and save every frame of single-image
+    acquisitions, numbered from ``number`` (None: on from where the plugin is)."""
     put(f"{prefix}dot:TIFF1:CreateDirectory", -5)
-    put(f"{prefix}dot:TIFF1:FilePath", path)
+    put(f"{prefix}dot:TIFF1:FilePath", str(path))
     put(f"{prefix}dot:TIFF1:FileName", name)
     put(f"{prefix}dot:TIFF1:FileTemplate", template)
-    put(f"{prefix}dot:TIFF1:FileNumber", 0)
+    if number is not None:
+        put(f"{prefix}dot:TIFF1:FileNumber", number)
     put(f"{prefix}dot:TIFF1:FileWriteMode", "Single")
     put(f"{prefix}dot:TIFF1:AutoSave", auto_save)
     put(f"{prefix}dot:TIFF1:AutoIncrement", 1)
@@ -103,8 +155,16 @@ def setup_tiff(prefix: str, path: str, name: str, template: str = "%s%s_%6.6d.ti
     assert get(f"{prefix}dot:TIFF1:FilePathExists_RBV") == 1, get_str(f"{prefix}dot:TIFF1:WriteMessage")
 
 
-def wait_file(path: str, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not os.path.exists(path):
-        assert time.monotonic() < deadline, f"{path} was not written"
-        time.sleep(0.02)
+def good_acquisition(prefix: str, directory: Path, name: str = "good") -> Path:
+    """What a user does after a mistake: point TIFF1 at a good directory and Acquire (1 ms)
+    with put completion. Returns the file, checked to be written, whole, and reported OK;
+    numbering goes on from where the plugin was."""
+    setup_tiff(prefix, directory, name, number=None)
+    put(f"{prefix}dot:cam1:AcquireTime", 0.001)
+    acquire(prefix, timeout=30)
+    assert get_str(f"{prefix}dot:TIFF1:WriteStatus") == "Write OK", get_str(f"{prefix}dot:TIFF1:WriteMessage")
+    assert get(f"{prefix}dot:cam1:Acquire_RBV") == 0
+    written = Path(get_str(f"{prefix}dot:TIFF1:FullFileName_RBV"))
+    assert written.parent == directory and written.is_file()
+    assert not any(p.name.endswith(".partial") for p in directory.iterdir())
+    return written

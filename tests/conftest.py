@@ -1,9 +1,8 @@
-"""Fixtures: a real beamline IOC process on loopback, on ports of this test run's own.
+"""The shared fixtures: real beamline IOC processes on loopback, on ports of this test run's own.
 
-The CA client environment is set here, before any test imports pyepics/ophyd, because
-libca reads it once. A few ports are reserved up front: the session IOC (prefix ``BL:``)
-uses the first; tests that need an IOC of their own (to kill it, or to start it with other
-options) use the others with other prefixes, and every client searches all of them.
+``ioc`` is the session's IOC (prefix ``BL:``, time scale 100); ``module_ioc`` starts an IOC a
+test module shares and ``spawn_ioc`` IOCs of one test's own, each with a prefix of its own.
+Every client of the run searches all their ports. The CA helpers are in ``tests/ca.py``.
 """
 
 from __future__ import annotations
@@ -11,53 +10,95 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from beamline_shared.launcher import IOCProcess, ca_environment, free_port
 
-PORTS = [free_port() for _ in range(4)]
-os.environ.update(ca_environment(PORTS[0], search_ports=PORTS))
-os.environ["BEAMLINE_LIVE"] = "0"
-os.environ.setdefault("MPLBACKEND", "Agg")
+SESSION_TIME_SCALE = 100.0  # simulated seconds per wall second, for every IOC the tests start
+CLEAN_EXIT = (0, -signal.SIGINT, 130)  # SIGINT (as Ctrl-C) ends the IOC cleanly; anything else is a crash
 
-SESSION_TIME_SCALE = 100.0
+# Port 0 is the session IOC's, 1 the module IOC's, the rest are for IOCs of one test's own.
+PORTS = [free_port() for _ in range(7)]
+SESSION_PORT, MODULE_PORT, TEST_PORTS = PORTS[0], PORTS[1], PORTS[2:]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The CA environment of every client in the run, set before any client library reads it
+    (libca reads it once)."""
+    os.environ.update(ca_environment(SESSION_PORT, search_ports=PORTS))
+    os.environ["BEAMLINE_LIVE"] = "0"
+    os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+class IOCs:
+    """IOCs started on a fixed set of ports, logging into one directory. :meth:`stop_all` stops
+    each as Ctrl-C does and reports any that crashed."""
+
+    def __init__(self, ports: list[int], directory: Path) -> None:
+        self.ports = list(ports)
+        self.directory = directory
+        self.started: list[IOCProcess] = []
+
+    def start(self, prefix: str, cls: type[IOCProcess] = IOCProcess, **kwargs) -> IOCProcess:
+        """Start an IOC serving ``prefix`` (at time scale 100, seed 7, its data root and log in
+        the directory, unless given) and wait until it answers."""
+        if not self.ports:
+            raise RuntimeError(f"no port left for another IOC ({len(self.started)} started)")
+        name = prefix.strip(":") or "_"
+        kwargs.setdefault("data_root", self.directory / f"data-{name}")
+        kwargs.setdefault("log_path", self.directory / f"ioc-{name}.log")
+        kwargs.setdefault("time_scale", SESSION_TIME_SCALE)
+        kwargs.setdefault("seed", 7)
+        proc = cls(prefix=prefix, port=self.ports.pop(0), **kwargs)
+        self.started.append(proc)
+        return proc.start()
+
+    def stop_all(self) -> None:
+        """Stop every IOC; fail if one crashed. One the test stopped or SIGKILLed itself
+        (``IOCProcess.stop``/``kill``) is its own business."""
+        crashed = []
+        for proc in self.started:
+            proc.stop()
+            code = proc.proc.returncode if proc.proc else 0
+            if code not in CLEAN_EXIT and code != -signal.SIGKILL:
+                crashed.append(f"{proc.prefix} exited with {code}; see {proc.log_path}")
+        assert not crashed, "; ".join(crashed)
 
 
 @pytest.fixture(scope="session")
 def data_root(tmp_path_factory) -> Path:
+    """The session IOC's data root."""
     return tmp_path_factory.mktemp("data")
 
 
 @pytest.fixture(scope="session")
-def ioc(data_root, tmp_path_factory):
-    """The session's IOC, prefix ``BL:``, at time scale 100, Constant ring unless a test changes it."""
-    log = tmp_path_factory.mktemp("logs") / "ioc.log"
-    proc = IOCProcess(prefix="BL:", data_root=data_root, port=PORTS[0], time_scale=SESSION_TIME_SCALE,
-                      seed=12345, log_path=log)
-    proc.start()
-    yield proc
-    proc.stop()
-    assert proc.proc.returncode in (0, -2, 130), f"the IOC exited with {proc.proc.returncode}; see {log}"
+def ioc(data_root, tmp_path_factory) -> Iterator[IOCProcess]:
+    """The session's IOC, prefix ``BL:``, at time scale 100, TopUp ring unless a test changes it."""
+    iocs = IOCs([SESSION_PORT], tmp_path_factory.mktemp("logs"))
+    yield iocs.start("BL:", data_root=data_root, seed=12345)
+    iocs.stop_all()
+
+
+@pytest.fixture(scope="module")
+def module_ioc(tmp_path_factory) -> Iterator[Callable[..., IOCProcess]]:
+    """``module_ioc(prefix, **IOCProcess options)`` starts the one IOC a test module shares."""
+    iocs = IOCs([MODULE_PORT], tmp_path_factory.mktemp("module-ioc"))
+    yield iocs.start
+    iocs.stop_all()
 
 
 @pytest.fixture
-def spawn_ioc(tmp_path):
-    """Start extra IOCs (prefix and port of their own); all are stopped after the test."""
-    started: list[IOCProcess] = []
-    ports = iter(PORTS[1:])
-
-    def spawn(prefix: str, **kwargs) -> IOCProcess:
-        kwargs.setdefault("data_root", tmp_path / f"data-{prefix.strip(':')}")
-        kwargs.setdefault("log_path", tmp_path / f"ioc-{prefix.strip(':')}.log")
-        proc = IOCProcess(prefix=prefix, port=next(ports), **kwargs)
-        started.append(proc)
-        return proc.start()
-
-    yield spawn
-    for proc in started:
-        proc.stop()
+def spawn_ioc(tmp_path) -> Iterator[Callable[..., IOCProcess]]:
+    """``spawn_ioc(prefix, cls=IOCProcess, **IOCProcess options)`` starts an IOC for this test
+    (up to five); all are stopped after it, and must not have crashed."""
+    iocs = IOCs(TEST_PORTS, tmp_path)
+    yield iocs.start
+    iocs.stop_all()
 
 
 @pytest.fixture
@@ -71,7 +112,7 @@ def caproto_ctx():
 
 
 @contextlib.contextmanager
-def time_scale(value: float, prefix: str = "BL:"):
+def time_scale(value: float, prefix: str = "BL:") -> Iterator[None]:
     """Run the IOC at another time scale for the duration of a block."""
     import epics
 
@@ -84,16 +125,15 @@ def time_scale(value: float, prefix: str = "BL:"):
 
 
 def have_root() -> bool:
+    """True if this process may mount file systems (CI runs as root)."""
     return os.geteuid() == 0 and shutil.which("mount") is not None
 
 
-def eventually(check, timeout: float = 5.0, interval: float = 0.02):
+def eventually(check: Callable[[], object], timeout: float = 5.0, interval: float = 0.02):
     """Poll ``check()`` until it returns truthy (then return it) or raise AssertionError at ``timeout``.
 
     Monitors arrive asynchronously to put completions, over CA as with any IOC.
     """
-    import time
-
     deadline = time.monotonic() + timeout
     while True:
         result = check()

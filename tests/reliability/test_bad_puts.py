@@ -1,4 +1,5 @@
-"""Bad puts of every kind to every class of writable PV, one row each (issue 6 items 1, 2).
+"""Bad puts of every kind to every class of writable PV, one row each, on an IOC of this
+module's own (issue 6 items 1, 2; the mistakes a user makes in the first week, issue 2 item 5).
 
 For every row: the IOC stays up and answering; the put is either refused with a CA error
 that names the PV and says why (the PV's alarm goes WRITE/MAJOR and the next good put
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,32 +22,23 @@ import pytest
 from caproto import AlarmSeverity, AlarmStatus, ChannelType
 
 from .. import ca
+from ..ca import alarm, answers, get_str, good_acquisition, put_error, raw, setup_tiff
 from ..conftest import eventually
-from .conftest import (
-    World,
-    alarm,
-    answers,
-    good_acquisition,
-    matches,
-    point_tiff,
-    put_error,
-    raw,
-    text,
-    unwritable_directory,
-)
+from .conftest import World, unwritable_directory
 
 P = "BI:"
 WRITE_MAJOR = (AlarmStatus.WRITE, AlarmSeverity.MAJOR_ALARM)
 NAN, INF = math.nan, math.inf
 STRING, DOUBLE, LONG = ChannelType.STRING, ChannelType.DOUBLE, ChannelType.LONG
 LIMITS = r"Limits are set to|must be between"
+EXPOSURE_LIMITS = r"^Cannot write data {}\. Limits are set to 0\.0 and 3600\.0\.$"
 
 
 @pytest.fixture(scope="module")
-def bi(module_ioc):
+def bi(module_ioc, tmp_path_factory):
     """The IOC these rows break, and its world (data root and outside)."""
-    with module_ioc(P) as (proc, world):
-        yield proc, world
+    world = World(tmp_path_factory.mktemp("world"))
+    return module_ioc(P, data_root=world.root), world
 
 
 @pytest.fixture
@@ -82,10 +75,12 @@ ROOT = "<the data root>"  # a good FilePath: the world's root
 REFUSED = [
     # wrong types
     Refused("dot:cam1:AcquireTime", "abc", "'abc' is not a number", 0.001, STRING),
+    Refused("dot:cam1:AcquireTime", "0.1 s", "'0.1 s' is not a number", 0.001, STRING),  # a unit typed too
     Refused("dot:cam1:NumImages", "ten", "'ten' is not a number", 1, STRING),
     Refused("dot:cam1:NumImages", "2.5", "'2.5' is not a whole number", 1, STRING),
     Refused("dot:cam1:NumImages", 2.5, "2.5 is not a whole number", 1, DOUBLE),
     Refused("dot:cam1:ImageMode", 1.5, NOT_CHOICE, 0, DOUBLE),
+    Refused("dot:cam1:ImageMode", "Once", "'Once' is not one of the choices", 0, STRING),
     Refused("mtr:dotx", "far", "'far' is not a number", 0.0, STRING),
     Refused("mtr:dotx.VELO", "fast", "'fast' is not a number", 20.0, STRING),
     Refused("sim:Seed", "lucky", "'lucky' is not a number", 7, STRING),
@@ -99,19 +94,21 @@ REFUSED = [
     Refused("sim:RingMode", 5, NOT_CHOICE, 0),
     Refused("mtr:dotx.SPMG", 9, NOT_CHOICE, 3),
     # NaN and infinities
-    Refused("dot:cam1:AcquireTime", NAN, "nan", 0.001),
+    Refused("dot:cam1:AcquireTime", NAN, EXPOSURE_LIMITS.format("nan"), 0.001),
     Refused("dot:cam1:AcquirePeriod", INF, "inf", 0.0),
     Refused("dot:Stats1:CentroidThreshold", -INF, "-inf", 1200.0),
     Refused("dot:TIFF1:FileNumber", NAN, "nan is not a finite number", 0, DOUBLE),
     Refused("dot:cam1:Gain", NAN, "nan is not a finite number", 1.0),
-    Refused("mtr:dotx", NAN, "target must be between", 0.0),
+    Refused("mtr:dotx", NAN, r"target must be between -1e\+300 and 1e\+300, not nan", 0.0),
     Refused("mtr:dotx.TWV", INF, "inf is not a finite number", 1.0),
     Refused("sim:TimeScale", NAN, "time scale must be between", 100.0),
     Refused("dot:cam1:AcquireTime", "inf", LIMITS, 0.001, STRING),
     # exposure and counts out of range
-    Refused("dot:cam1:AcquireTime", -1.0, LIMITS, 0.001),
+    Refused("dot:cam1:AcquireTime", -1.0, EXPOSURE_LIMITS.format("-1.0"), 0.001),
+    Refused("dot:cam1:AcquireTime", -0.1, EXPOSURE_LIMITS.format("-0.1"), 0.001),
     Refused("dot:cam1:AcquireTime", 1e9, LIMITS, 0.001),
-    Refused("dot:cam1:AcquirePeriod", -0.5, LIMITS, 0.0),
+    Refused("dot:cam1:AcquirePeriod", -0.5, EXPOSURE_LIMITS.format("-0.5"), 0.0),
+    Refused("dot:cam1:AcquirePeriod", -1.0, EXPOSURE_LIMITS.format("-1.0"), 0.0),
     Refused("dot:cam1:NumImages", 0, LIMITS, 1),
     Refused("dot:cam1:NumImages", 10**9, LIMITS, 1),
     Refused("dot:cam1:NumExposures", 0, LIMITS, 1),
@@ -173,8 +170,8 @@ def test_refused_put_names_the_pv_and_says_why(case: Refused, world: World):
     try:
         before = raw(pv)
         message = put_error(pv, case.value, case.as_type)
-        assert message.startswith("Python exception: ")
-        assert pv in message and matches(case.why, message.split(pv, 1)[1]), message
+        assert message.startswith("Python exception: ") and f" {pv}: " in message, message
+        assert re.search(case.why, message.split(f" {pv}: ", 1)[1]), message
         assert raw(pv) == before, "a refused put must not change the value"
         assert alarm(pv) == WRITE_MAJOR, "the PV shows the refused put in its alarm"
         assert put_error(pv, good) == ""
@@ -197,14 +194,15 @@ def test_ring_mode_put_after_a_refused_one_takes_effect(world: World):
 def test_utf8_file_names_are_written_as_given(world: World):
     """Text is UTF-8 on the wire: the name a client sends is the name on disk, byte for byte.
     (Sent with caproto: pyepics 3.5 turns non-ASCII text for a char waveform into '?' bytes,
-    which the IOC now refuses as not UTF-8 instead of writing a mangled name.)"""
+    which the IOC refuses as not UTF-8.)"""
     directory = world.root / "ünïcode"
-    point_tiff(P, world.root / "utf8", "frame")
+    setup_tiff(P, world.root / "utf8", "frame", number=None)
+    ca.put(P + "dot:cam1:AcquireTime", 0.001)
     assert put_error(P + "dot:TIFF1:FilePath", str(directory).encode()) == ""
     assert put_error(P + "dot:TIFF1:FileName", "café".encode()) == ""
     assert ca.get(P + "dot:TIFF1:FilePathExists_RBV") == 1
     ca.acquire(P)
-    written = Path(text(P + "dot:TIFF1:FullFileName_RBV"))
+    written = Path(get_str(P + "dot:TIFF1:FullFileName_RBV"))
     assert written.parent == directory and written.name.startswith("café_")
     assert os.fsencode(written.name) in os.listdir(os.fsencode(directory))
 
@@ -298,11 +296,11 @@ def expect_write_error(why: str) -> None:
     ca.put(P + "dot:cam1:AcquireTime", 0.001)
     ca.acquire(P, timeout=30)
     assert ca.get(P + "dot:cam1:Acquire_RBV") == 0
-    assert text(P + "dot:TIFF1:WriteStatus") == "Write error"
-    assert matches(why, text(P + "dot:TIFF1:WriteMessage"))
-    assert text(P + "dot:cam1:DetectorState_RBV") == "Error"
-    status = text(P + "dot:cam1:StatusMessage_RBV")
-    assert status.startswith(P + "dot:TIFF1:") and matches(why, status), status
+    assert get_str(P + "dot:TIFF1:WriteStatus") == "Write error"
+    assert re.search(why, get_str(P + "dot:TIFF1:WriteMessage"))
+    assert get_str(P + "dot:cam1:DetectorState_RBV") == "Error"
+    status = get_str(P + "dot:cam1:StatusMessage_RBV")
+    assert status.startswith(P + "dot:TIFF1:") and re.search(why, status), status
     assert alarm(P + "dot:TIFF1:WriteStatus")[1] == AlarmSeverity.MAJOR_ALARM
 
 
@@ -315,14 +313,14 @@ def test_bad_file_path_is_reported_and_nothing_is_written(case: BadPath, world: 
     assert put_error(P + "dot:TIFF1:FilePath", path) == ""
     assert ca.get(P + "dot:TIFF1:FilePathExists_RBV") == 0, "a bad FilePath must never read Exists = Yes"
     assert alarm(P + "dot:TIFF1:FilePathExists_RBV")[1] == AlarmSeverity.MAJOR_ALARM
-    assert text(P + "dot:TIFF1:WriteStatus") == "Write error"
-    assert matches(case.why, text(P + "dot:TIFF1:WriteMessage")), text(P + "dot:TIFF1:WriteMessage")
+    assert get_str(P + "dot:TIFF1:WriteStatus") == "Write error"
+    assert re.search(case.why, get_str(P + "dot:TIFF1:WriteMessage")), get_str(P + "dot:TIFF1:WriteMessage")
     expect_write_error(case.why)
 
 
 def test_file_name_too_long_for_the_file_system_is_reported(world: World):
     """250 characters fit FileName, but not with the template's suffix in one file name."""
-    point_tiff(P, str(world.root / "long"), "n" * 250)
+    setup_tiff(P, str(world.root / "long"), "n" * 250, number=None)
     expect_write_error("File name too long")
     assert not any((world.root / "long").iterdir())
 
@@ -332,7 +330,7 @@ def test_unwritable_directory_is_reported(world: World):
         ca.put(P + "dot:TIFF1:CreateDirectory", 0)
         ca.put(P + "dot:TIFF1:FilePath", str(locked))
         assert ca.get(P + "dot:TIFF1:FilePathExists_RBV") == 0
-        assert matches("is not writable", text(P + "dot:TIFF1:WriteMessage"))
+        assert re.search("is not writable", get_str(P + "dot:TIFF1:WriteMessage"))
         expect_write_error("is not writable")
         # Below it, a directory the IOC was allowed to create cannot be created either.
         ca.put(P + "dot:TIFF1:CreateDirectory", -3)
@@ -340,6 +338,20 @@ def test_unwritable_directory_is_reported(world: World):
         assert ca.get(P + "dot:TIFF1:FilePathExists_RBV") == 0
         expect_write_error("cannot create FilePath")
         assert os.listdir(locked) == []
+
+
+def test_missing_directory_is_created_once_allowed(world: World):
+    """CreateDirectory 0: a FilePath that does not exist is reported, and not created; -3
+    (create up to 3 levels) creates it at once."""
+    missing = world.root / "new" / "run1"
+    ca.put(P + "dot:TIFF1:CreateDirectory", 0)
+    ca.put(P + "dot:TIFF1:FilePath", str(missing))
+    assert ca.get(P + "dot:TIFF1:FilePathExists_RBV") == 0
+    expect_write_error(r"does not exist \(CreateDirectory is 0\)")
+    assert not missing.exists()
+    ca.put(P + "dot:TIFF1:CreateDirectory", -3)
+    assert ca.get(P + "dot:TIFF1:FilePathExists_RBV") == 1
+    assert missing.is_dir()
 
 
 def test_directory_removed_after_file_path_was_set(world: World):
@@ -372,7 +384,7 @@ def test_symlink_swapped_in_after_file_path_was_set(world: World):
 @pytest.mark.parametrize("template", ["%s../../%s_%3.3d.tif", "/tmp/%s%s_%3.3d.tif", "%s%s/../../../x%d.tif"])
 def test_template_that_leads_outside_is_reported_at_the_write(template: str, world: World):
     """A valid template whose literal text climbs out: resolved and refused when writing."""
-    point_tiff(P, world.root / "tpl", "frame")
+    setup_tiff(P, world.root / "tpl", "frame", number=None)
     ca.put(P + "dot:TIFF1:FileTemplate", template)
     try:
         expect_write_error("outside the data root")
@@ -385,7 +397,7 @@ def test_links_planted_at_the_temporary_name_are_not_followed(world: World):
     hard link) to a file outside: the writer must neither write through it nor delete
     what it points to."""
     directory = world.root / "planted"
-    point_tiff(P, directory, "frame")
+    setup_tiff(P, directory, "frame", number=None)
     number = ca.get(P + "dot:TIFF1:FileNumber")
     victim = world.outside / "victim.txt"
     (directory / f".frame_{number:06d}.tiff.partial").symlink_to(victim)
@@ -393,8 +405,8 @@ def test_links_planted_at_the_temporary_name_are_not_followed(world: World):
     ca.put(P + "dot:cam1:AcquireTime", 0.001)
     for expected in (number, number + 1):
         ca.acquire(P)
-        assert text(P + "dot:TIFF1:WriteStatus") == "Write OK"
-        assert Path(text(P + "dot:TIFF1:FullFileName_RBV")) == directory / f"frame_{expected:06d}.tiff"
+        assert get_str(P + "dot:TIFF1:WriteStatus") == "Write OK"
+        assert Path(get_str(P + "dot:TIFF1:FullFileName_RBV")) == directory / f"frame_{expected:06d}.tiff"
     assert victim.read_text() == "must stay as it is\n"
     assert sorted(p.name for p in directory.iterdir()) == [f"frame_{number:06d}.tiff", f"frame_{number + 1:06d}.tiff"]
 

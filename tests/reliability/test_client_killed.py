@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 import tifffile
 
+from ioc.physics import SENSOR_SHAPE
+
 from .. import ca
 from ..conftest import eventually
 from .soak import answers, check_run_images, counted_run, ioc_circuits, log_problems
@@ -74,7 +76,7 @@ def test_killed_client_leaves_the_ioc_serving_and_its_files_whole(spawn_ioc, tmp
     assert partial == []
     assert len(files) >= len(events)
     for path in files:
-        assert tifffile.imread(path).shape == (480, 640), path
+        assert tifffile.imread(path).shape == SENSOR_SHAPE, path
 
     # The next client connects and scans.
     assert answers(p)

@@ -21,7 +21,9 @@ import tifffile
 from bluesky.utils import FailedStatus
 
 from beamline.devices import IOCDisconnected
+from ioc.physics import SENSOR_SHAPE
 
+from .. import ca
 from ..conftest import eventually
 from .soak import all_connected, check_run_images, counted_run, kill_mid_count, restart
 
@@ -69,7 +71,7 @@ def test_killed_ioc_fails_the_run_keeps_its_events_and_the_session_recovers(spaw
     files, _ = run_files(header)
     assert len(files) >= emitted  # the frame being taken at the kill may be on disk too
     for path in files:
-        assert tifffile.imread(path).shape == (480, 640), path
+        assert tifffile.imread(path).shape == SENSOR_SHAPE, path
 
     # The IOC comes back on the same prefix and port; the same session reconnects by itself.
     t_restart = time.monotonic()
@@ -90,7 +92,7 @@ def test_killed_ioc_fails_the_run_keeps_its_events_and_the_session_recovers(spaw
         mtr = ns["mtr_dotx"]
         mtr.velocity.put(1.0)  # 1 mm/s: a 30 mm move takes 0.3 s at time scale 100
         status = mtr.set(30.0)
-        time.sleep(0.1)
+        eventually(lambda: mtr.moving, timeout=5, interval=0.005)  # MOVN
         t_kill = time.monotonic()
         ioc2.kill()
         with pytest.raises(IOCDisconnected):
@@ -113,8 +115,9 @@ def test_hung_ioc_fails_the_run_after_the_trigger_timeout(spawn_ioc, tmp_path, m
     frozen = []
 
     def freeze():
-        eventually(lambda: len(n_events) >= 3, timeout=30, interval=0.002)
-        time.sleep(0.1)  # into the next exposure
+        # Into the exposure after the third event's.
+        eventually(lambda: len(n_events) >= 3 and ca.get_str("BH:dot:cam1:Acquire_RBV") == "Acquire",
+                   timeout=30, interval=0.002)
         frozen.append(time.monotonic())
         ioc.proc.send_signal(signal.SIGSTOP)
 

@@ -50,8 +50,9 @@ from ioc.app import _shape
 from ioc.records import check_put, harden, pv_kwargs
 from ioc.tiffwriter import TemplateError, WriteError, check_template, format_template, resolve_directory
 
+from ..ca import good_acquisition
 from ..test_ca_server import Raw
-from .conftest import RELIABILITY_PORTS, World, good_acquisition
+from .conftest import RELIABILITY_PORTS, World
 
 SOAK = int(os.environ.get("BEAMLINE_SOAK", "0") or 0)
 SCALE = 20 * SOAK if SOAK > 0 else 1

@@ -20,7 +20,8 @@ from beamline_shared.launcher import IOCProcess
 from beamline_shared.paths import connection_file
 
 from .. import ca
-from .conftest import World, answers, put_error, raw, text
+from ..ca import answers, get_str, put_error, raw
+from .conftest import World
 
 LOOPBACK = "127.0.0.1"
 
@@ -45,10 +46,10 @@ def bound(pid: int) -> tuple[set[tuple[str, int]], set[tuple[str, int]]]:
     return listening, udp
 
 
-def test_by_default_the_ioc_listens_on_loopback_only(own_ioc, tmp_path, monkeypatch):
+def test_by_default_the_ioc_listens_on_loopback_only(spawn_ioc, tmp_path, monkeypatch):
     monkeypatch.delenv("EPICS_CAS_INTF_ADDR_LIST")
     world = World(tmp_path / "world")
-    proc = own_ioc("BS:", world, cls=DefaultInterfacesIOC)
+    proc = spawn_ioc("BS:", cls=DefaultInterfacesIOC, data_root=world.root)
     listening, udp = bound(proc.pid)
     assert listening == {(LOOPBACK, proc.port)}, "CA over TCP is served on loopback only"
     assert (LOOPBACK, proc.port) in udp, "CA name searches are answered on loopback"
@@ -57,10 +58,10 @@ def test_by_default_the_ioc_listens_on_loopback_only(own_ioc, tmp_path, monkeypa
     assert info["interfaces"] == [LOOPBACK] and info["port"] == proc.port
 
 
-def test_serving_a_network_is_an_explicit_option(own_ioc, tmp_path):
+def test_serving_a_network_is_an_explicit_option(spawn_ioc):
     """``--interfaces 0.0.0.0`` opens the IOC to the network: it binds the wildcard address
     only then (beacons stay on loopback here: the test's environment keeps them there)."""
-    proc = own_ioc("BN:", World(tmp_path / "world"), extra_args=["--interfaces", "0.0.0.0"])
+    proc = spawn_ioc("BN:", extra_args=["--interfaces", "0.0.0.0"])
     listening, udp = bound(proc.pid)
     assert listening == {("0.0.0.0", proc.port)}
     assert ("0.0.0.0", proc.port) in udp
@@ -68,14 +69,15 @@ def test_serving_a_network_is_an_explicit_option(own_ioc, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def br(module_ioc):
-    with module_ioc("BR:") as (proc, world):
-        yield world
+def br(module_ioc, tmp_path_factory) -> World:
+    world = World(tmp_path_factory.mktemp("world"))
+    module_ioc("BR:", data_root=world.root)
+    return world
 
 
 def test_file_writes_stay_in_the_data_root_the_ioc_announces(br: World):
     world = br
-    announced = text("BR:sim:DataRoot")
+    announced = get_str("BR:sim:DataRoot")
     assert announced == os.path.realpath(world.root)
     # Every way out of the announced root: its parent, a sibling, a link, the file system root.
     (world.root / "out").symlink_to(world.outside)
@@ -83,10 +85,10 @@ def test_file_writes_stay_in_the_data_root_the_ioc_announces(br: World):
         ca.put("BR:dot:TIFF1:CreateDirectory", -5)
         ca.put("BR:dot:TIFF1:FilePath", str(path))
         assert ca.get("BR:dot:TIFF1:FilePathExists_RBV") == 0, path
-        assert "outside the data root" in text("BR:dot:TIFF1:WriteMessage")
+        assert "outside the data root" in get_str("BR:dot:TIFF1:WriteMessage")
         ca.put("BR:dot:cam1:AcquireTime", 0.001)
         ca.acquire("BR:")
-        assert text("BR:dot:TIFF1:WriteStatus") == "Write error"
+        assert get_str("BR:dot:TIFF1:WriteStatus") == "Write error"
     world.assert_outside_untouched()
     assert world.partial_files() == []
 
