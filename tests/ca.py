@@ -8,6 +8,10 @@ the server's error message), opens a new UDP socket per call: on a busy machine 
 hand it a port another such socket holds, so the search reply goes elsewhere and the call
 times out; and it keeps its circuits between calls, so a call to an IOC since restarted on
 the same port fails once. put_error retries both: nothing was written before they happen.
+
+ophyd is imported here, before any PV is made: pyepics caches PVs by name and ophyd takes
+its PVs from that cache, so a plain PV made by ``epics.caget`` before ophyd set up its own
+PV class would break every ophyd device on that PV later in the run.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from pathlib import Path
 
 import epics
 import numpy as np
+import ophyd  # noqa: F401  (sets up the PV class pyepics makes, see above)
 from caproto import CaprotoError, CaprotoTimeoutError, ChannelType, ErrorResponseReceived
 from caproto.sync import client as sync
 from caproto.threading.client import Context

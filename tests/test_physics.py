@@ -14,6 +14,9 @@ from ioc.motion import Move
 
 from . import ca
 
+ROWS, COLS = physics.SENSOR_SHAPE
+CENTRE_ROW, CENTRE_COL = ROWS // 2, COLS // 2  # where the spot sits with both motors at 0
+
 # -- pure functions -----------------------------------------------------------------------
 
 
@@ -21,7 +24,7 @@ def test_spot_sits_where_the_motors_put_it():
     for x, y in ((0, 0), (40, 0), (0, -30), (-25, 20)):
         img = physics.spot(x, y)
         row, col = np.unravel_index(np.argmax(img), img.shape)
-        assert (row, col) == (240 - y, 320 - x)
+        assert (row, col) == (CENTRE_ROW - y, CENTRE_COL - x)
     assert physics.spot(0, 0).max() == pytest.approx(1.0)
     assert physics.spot(60, 80).max() == pytest.approx(np.exp(-1.0))  # dims 1/e at 100 units off axis
 
@@ -116,8 +119,8 @@ def test_spot_follows_the_motors(ioc):
             ca.put("BL:mtr:dotx", x)
             ca.put("BL:mtr:doty", y)
             ca.acquire()
-            assert ca.get("BL:dot:Stats1:CentroidX_RBV") == pytest.approx(320 - x, abs=1)
-            assert ca.get("BL:dot:Stats1:CentroidY_RBV") == pytest.approx(240 - y, abs=1)
+            assert ca.get("BL:dot:Stats1:CentroidX_RBV") == pytest.approx(CENTRE_COL - x, abs=1)
+            assert ca.get("BL:dot:Stats1:CentroidY_RBV") == pytest.approx(CENTRE_ROW - y, abs=1)
     finally:
         ca.put("BL:mtr:dotx", 0)
         ca.put("BL:mtr:doty", 0)

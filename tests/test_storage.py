@@ -28,8 +28,9 @@ from event_model import DataNotAccessible
 
 from beamline.handlers import AreaDetectorTiffHandler
 from beamline.storage import Broker, default_storage_dir, open_broker
+from ioc.physics import SENSOR_SHAPE
 
-SHAPE = (480, 640)
+SHAPE = SENSOR_SHAPE  # the camera's frames
 FRAME_BYTES = SHAPE[0] * SHAPE[1] * 4  # one uint32 frame: 1.2 MB
 
 pytestmark = pytest.mark.filterwarnings("ignore:The method Broker.insert:PendingDeprecationWarning")
@@ -252,7 +253,7 @@ def test_memory_one_frame_at_a_time(db, tmp_path):
     stock_db = databroker.v1.Broker(BlueskyMsgpackCatalog(f"{tmp_path}/databroker/*.msgpack",
                                                           handler_registry={"AD_TIFF": StockHandler}))
     stock = _peak_frames(stock_db[uid].data("dot_img"))
-    print(f"\npeak while iterating 150 frames of 480x640 uint32 (1.2 MB each): "
+    print(f"\npeak while iterating 150 frames of {SHAPE[0]}x{SHAPE[1]} uint32 ({FRAME_BYTES / 1e6:.1f} MB each): "
           f"h.data: ours {ours:.2f} frames, stock {stock:.2f} frames; h.events(fill=True): ours {ours_events:.2f}")
     assert ours < 3
     assert ours_events < 3

@@ -22,6 +22,8 @@ import numpy as np
 import pytest
 import tifffile
 
+from ioc.physics import SENSOR_SHAPE
+
 pytestmark = pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")
 
 NOTEBOOK = Path(__file__).parent.parent / "notebooks" / "non_scalar_data.ipynb"
@@ -81,7 +83,7 @@ def test_table_shows_datum_ids_not_pixels(ns):
 def test_table_fill_fetches_the_image_from_disk(ns):
     filled = ns["h_one"].table(fill=True)
     value = eval("h_one.table(fill=True)['dot_img'][1]", ns)
-    assert isinstance(value, np.ndarray) and value.shape == (480, 640)
+    assert isinstance(value, np.ndarray) and value.shape == SENSOR_SHAPE
     assert np.array_equal(value, filled["dot_img"][1])
 
 
@@ -89,7 +91,7 @@ def test_data_is_lazy_and_gives_the_pixels_the_ioc_wrote(ns):
     run(ns, cell("im = next(h_one.data('dot_img'))"))
     im = ns["im"]
     h = ns["h_one"]
-    assert im.shape == (480, 640) and im.dtype == np.uint32
+    assert im.shape == SENSOR_SHAPE and im.dtype == np.uint32
     assert tuple(h.descriptors[0]["data_keys"]["dot_img"]["shape"]) == im.shape
     resource = next(doc for name, doc in h.documents() if name == "resource")
     kwargs = resource["resource_kwargs"]
@@ -98,15 +100,15 @@ def test_data_is_lazy_and_gives_the_pixels_the_ioc_wrote(ns):
     # Short exposure: a faint spot (~500 counts) on a 1000-count background.
     assert 1000 < im.max() < 2000 and 950 < np.median(im) < 1050
     run(ns, cell("im, = h_one.data('dot_img')"))
-    assert ns["im"].shape == (480, 640)
+    assert ns["im"].shape == SENSOR_SHAPE
 
 
 def test_five_frames_list_stack_and_unpack(ns):
     run(ns, cell("uid, = RE(bp.count([dot, I], num=5))"))
     run(ns, cell("im_list = list(h_few.data('dot_img'))"))
     assert len(ns["im_list"]) == 5
-    assert ns["im_stack"].shape == (5, 480, 640)
-    assert len(ns["rest"]) == 4 and ns["im1"].shape == (480, 640)
+    assert ns["im_stack"].shape == (5, *SENSOR_SHAPE)
+    assert len(ns["rest"]) == 4 and ns["im1"].shape == SENSOR_SHAPE
     assert np.array_equal(ns["im_stack"][3], ns["im_list"][3])
     # Fresh noise in every frame.
     assert not np.array_equal(ns["im_list"][0], ns["im_list"][1])
@@ -123,14 +125,14 @@ def test_iterating_holds_one_frame_at_a_time(ns):
     run(ns, cell("uid, = RE(bp.count([dot, I], num=150))"))
     h = ns["h_lots"]
     assert h.stop["num_events"]["primary"] == 150
-    frame_bytes = 480 * 640 * 4
+    frame_bytes = SENSOR_SHAPE[0] * SENSOR_SHAPE[1] * 4
     tracemalloc.start()
     try:
         base, _ = tracemalloc.get_traced_memory()
         n = 0
         for im in h.data("dot_img"):
             n += 1
-            assert im.shape == (480, 640)
+            assert im.shape == SENSOR_SHAPE
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -143,10 +145,13 @@ def test_averaging_150_frames_improves_signal_to_noise(ns):
     run(ns, cell("im = next(h_lots.data('dot_img'))"))
     run(ns, cell("fig, (ax1, ax2) = plt.subplots(1, 2)\nim_stack"))
     stack = ns["im_stack"].astype(float)
-    assert stack.shape == (150, 480, 640)
+    assert stack.shape == (150, *SENSOR_SHAPE)
+
+    rows, cols = SENSOR_SHAPE
+    core = (slice(rows // 2 - 10, rows // 2 + 11), slice(cols // 2 - 10, cols // 2 + 11))  # the spot's centre
 
     def snr(img):
-        spot = img[230:251, 310:331].mean() - img[:100, :100].mean()
+        spot = img[core].mean() - img[:100, :100].mean()
         return spot / img[:100, :100].std()
 
     one, mean = snr(stack[0]), snr(stack.mean(axis=0))
@@ -158,7 +163,7 @@ def test_averaging_150_frames_improves_signal_to_noise(ns):
 def test_zip_current_and_image(ns):
     run(ns, cell("out = np.zeros(h_lots.descriptors[0]['data_keys']['dot_img']['shape'])"))
     out = ns["out"]
-    assert out.shape == (480, 640) and ns["j"] == 150
+    assert out.shape == SENSOR_SHAPE and ns["j"] == 150
     currents = list(ns["h_lots"].data("I"))
     assert out.mean() == pytest.approx(np.mean(ns["im_stack"]) / np.mean(currents), rel=0.01)
 
@@ -174,7 +179,7 @@ def test_spiral_and_events(ns):
                  "                'c': np.mean(im[im > 1000])})"))
     ev = next(h.events(fill=True))
     assert {"dot_img", "I", "motor_dotx", "motor_doty"} <= set(ev["data"])
-    assert ev["data"]["dot_img"].shape == (480, 640)
+    assert ev["data"]["dot_img"].shape == SENSOR_SHAPE
     df = ns["df"]
     assert len(df) == 197
     assert df["x"].abs().max() <= 37.5 + 1e-6 and df["y"].abs().max() <= 37.5 + 1e-6
@@ -236,7 +241,7 @@ def test_a_second_process_reads_the_runs(ns):
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    assert result["shape"] == [480, 640]
+    assert result["shape"] == list(SENSOR_SHAPE)
     assert result["sum"] == int(ns["h_one"].table(fill=True)["dot_img"][1].sum())
     assert result["last"] == uids[1]
     assert result["spiral_events"] == 197

@@ -21,12 +21,15 @@ from pathlib import Path
 import pytest
 from caproto import AlarmSeverity, AlarmStatus, ChannelType
 
+from ioc.physics import SENSOR_SHAPE
+
 from .. import ca
 from ..ca import alarm, answers, get_str, good_acquisition, put_error, raw, setup_tiff
 from ..conftest import eventually
 from .conftest import World, unwritable_directory
 
 P = "BI:"
+ROWS, COLS = SENSOR_SHAPE
 WRITE_MAJOR = (AlarmStatus.WRITE, AlarmSeverity.MAJOR_ALARM)
 NAN, INF = math.nan, math.inf
 STRING, DOUBLE, LONG = ChannelType.STRING, ChannelType.DOUBLE, ChannelType.LONG
@@ -122,11 +125,11 @@ REFUSED = [
     # geometry beyond the sensor
     Refused("dot:cam1:BinX", 0, "binning x must be between 1 and 64", 1),
     Refused("dot:cam1:BinY", 65, "binning y must be between 1 and 64", 1),
-    Refused("dot:cam1:SizeX", 4096, "region width .* must be between 1 and 640", 640),
-    Refused("dot:cam1:MinY", 480, "region start y .* must be between 0 and 479", 0),
+    Refused("dot:cam1:SizeX", 4096, f"region width .* must be between 1 and {COLS}", COLS),
+    Refused("dot:cam1:MinY", ROWS, f"region start y .* must be between 0 and {ROWS - 1}", 0),
     Refused("dot:cam1:MinX", -1, "region start x", 0),
     Refused("dot:cam1:BinX", 64, "leaves no pixels to read out", 1,
-            setup=(("dot:cam1:SizeX", 16),), undo=(("dot:cam1:SizeX", 640),)),
+            setup=(("dot:cam1:SizeX", 16),), undo=(("dot:cam1:SizeX", COLS),)),
     Refused("dot:cam1:ColorMode", 2, "monochrome", 0),
     Refused("dot:cam1:TriggerMode", 1, "only 'Internal' triggering", 0),
     # motor record parameters

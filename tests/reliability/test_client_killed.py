@@ -66,8 +66,6 @@ def test_killed_client_leaves_the_ioc_serving_and_its_files_whole(spawn_ioc, tmp
     assert ioc.alive()
     eventually(lambda: ioc_circuits(ioc) <= circuits0, timeout=10)
     dropped = time.monotonic() - t_kill
-    # (caproto's client here: a pyepics caget would leave a plain PV in pyepics' cache that
-    # ophyd, below, would then be handed for the same name.)
     eventually(lambda: ca.get_str(p + "dot:cam1:Acquire_RBV") == "Done", timeout=10)
     # Every file written so far is whole, and no temporary file is left now that it is idle.
     data = Path(ioc.data_root)
