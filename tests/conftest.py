@@ -37,7 +37,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 class IOCs:
     """IOCs started on a fixed set of ports, logging into one directory. :meth:`stop_all` stops
-    each as Ctrl-C does and reports any that crashed."""
+    each as Ctrl-C does and reports any that crashed or would not stop."""
 
     def __init__(self, ports: list[int], directory: Path) -> None:
         self.ports = list(ports)
@@ -59,15 +59,22 @@ class IOCs:
         return proc.start()
 
     def stop_all(self) -> None:
-        """Stop every IOC; fail if one crashed. One the test stopped or SIGKILLed itself
+        """Stop every IOC still running by SIGINT, as Ctrl-C does, and fail if one does not exit
+        cleanly within 10 s, or had crashed. One the test stopped or SIGKILLed itself
         (``IOCProcess.stop``/``kill``) is its own business."""
-        crashed = []
+        problems = []
         for proc in self.started:
-            proc.stop()
-            code = proc.proc.returncode if proc.proc else 0
-            if code not in CLEAN_EXIT and code != -signal.SIGKILL:
-                crashed.append(f"{proc.prefix} exited with {code}; see {proc.log_path}")
-        assert not crashed, "; ".join(crashed)
+            if proc.alive():
+                proc.stop(timeout=10)  # SIGINT; SIGKILL after 10 s
+                if proc.proc.returncode not in CLEAN_EXIT:
+                    problems.append(f"{proc.prefix} did not exit cleanly on SIGINT ({proc.proc.returncode}); "
+                                    f"see {proc.log_path}")
+            else:
+                proc.stop()  # closes its log
+                code = proc.proc.returncode if proc.proc else 0
+                if code not in CLEAN_EXIT and code != -signal.SIGKILL:
+                    problems.append(f"{proc.prefix} crashed ({code}); see {proc.log_path}")
+        assert not problems, "\n".join(problems)
 
 
 @pytest.fixture(scope="session")

@@ -247,6 +247,8 @@ def test_read_only_pvs_refuse_puts(suffix: str, value, setpoint: str | None, wor
         assert f"{pv} is a read-only readback: put to {P}{setpoint} instead" in message, message
     else:
         assert f"{pv} is read-only" in message, message
+    # Sent as any type (here a string): refused the same way, before any conversion.
+    assert put_error(pv, "/", STRING) == message
     if steady:
         assert raw(pv) == before
     assert alarm(pv) == alarm_before, "refusing a write to a readback is no alarm of the readback's"
