@@ -33,6 +33,10 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.update(ca_environment(SESSION_PORT, search_ports=PORTS))
     os.environ["BEAMLINE_LIVE"] = "0"
     os.environ.setdefault("MPLBACKEND", "Agg")
+    # A shell starting pytest in the background (``cmd &`` in a script, nohup) ignores SIGINT,
+    # and every IOC would inherit that and could not be stopped as by Ctrl-C.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 class IOCs:
