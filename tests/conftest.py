@@ -22,9 +22,10 @@ from beamline_shared.launcher import IOCProcess, ca_environment, free_port
 SESSION_TIME_SCALE = 100.0  # simulated seconds per wall second, for every IOC the tests start
 CLEAN_EXIT = (0, -signal.SIGINT, 130)  # SIGINT (as Ctrl-C) ends the IOC cleanly; anything else is a crash
 
-# Port 0 is the session IOC's, 1 the module IOC's, the rest are for IOCs of one test's own.
-PORTS = [free_port() for _ in range(7)]
-SESSION_PORT, MODULE_PORT, TEST_PORTS = PORTS[0], PORTS[1], PORTS[2:]
+# Port 0 is the session IOC's; 1-3 are for an IOC a test module starts by hand (IOCProcess;
+# module_ioc is simpler), 4 is module_ioc's, the rest are spawn_ioc's.
+PORTS = [free_port() for _ in range(10)]
+SESSION_PORT, MODULE_PORT, TEST_PORTS = PORTS[0], PORTS[4], PORTS[5:]
 
 
 def pytest_configure(config: pytest.Config) -> None:

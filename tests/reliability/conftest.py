@@ -20,10 +20,10 @@ import pytest
 
 from beamline_shared.launcher import IOCProcess
 
-from ..conftest import MODULE_PORT, TEST_PORTS, have_root
+from ..conftest import PORTS, have_root
 
 # The old name of the ports test_malformed_ca.py uses for an IOC it starts and stops itself.
-RELIABILITY_PORTS = [MODULE_PORT, *TEST_PORTS]
+RELIABILITY_PORTS = PORTS[1:4]
 
 
 # -- the file system around an IOC -----------------------------------------------------------

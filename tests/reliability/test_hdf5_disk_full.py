@@ -10,7 +10,8 @@ from __future__ import annotations
 import h5py
 
 from .. import ca
-from .conftest import FileSizeLimitedIOC, World, text
+from ..ca import get_str as text
+from .conftest import FileSizeLimitedIOC, World
 
 P = "HF:"  # a prefix no other test uses: libca remembers channels by name
 H = P + "dot:HDF1:"
