@@ -18,7 +18,7 @@ from caproto.server import PVGroup, SubGroup, template_arg_parser
 
 from beamline_shared.paths import PrefixInUse, claim_connection_file, default_data_root, release_connection_file
 
-from . import ca_server
+from . import autosave, ca_server
 from .areadetector import Camera
 from .faults import FaultControls
 from .mini_beamline import MiniBeamline
@@ -103,6 +103,15 @@ class BeamlineIOC(PVGroup):
     def ring_current_now(self) -> float:
         """Ring current in mA at this instant of simulated time."""
         return float(self.ring_model.current(self.clock.now()))
+
+    def make_autosave(self, prefix: str, period: float = autosave.PERIOD) -> autosave.Autosave:
+        """The settings saver of this IOC (see :mod:`ioc.autosave`), in its data root."""
+        motors = {"mtr:dotx": self.mtr_dotx, "mtr:doty": self.mtr_doty}
+        plugins = {"dot:TIFF1:": autosave.FILE_SETTINGS, "dot:image1:": (), "dot:Stats1:": autosave.STATS_SETTINGS}
+        restorers = {f"{prefix}{name}.{autosave.MOTOR_POSITION}": motor.restore_dial_position
+                     for name, motor in motors.items()}
+        return autosave.Autosave(self.pvdb, autosave.settings(prefix, motors, plugins),
+                                 autosave.save_file(self.data_root, prefix), period, restorers)
 
     def reseed(self, seed: int) -> None:
         self.rng = np.random.default_rng(seed)
@@ -195,9 +204,16 @@ def main(argv: list[str] | None = None) -> None:
                         help="also serve dot:Pva1:Image (NTNDArray) over PV Access with p4p (the 'pva' extra), "
                              "on EPICS_PVAS_SERVER_PORT/EPICS_PVAS_BROADCAST_PORT (default 5075/5076), "
                              "on the CA server's interfaces unless EPICS_PVAS_INTF_ADDR_LIST is set")
+    parser.add_argument("--no-autosave", action="store_true",
+                        help="start from the defaults and save no settings (default: restore the settings "
+                             "saved in <data root>/autosave/ and keep saving them, as EPICS autosave does)")
+    parser.add_argument("--autosave-period", type=float, default=autosave.PERIOD,
+                        help=f"wall seconds between saves of changed settings (default {autosave.PERIOD:g})")
     args = parser.parse_args(argv)
     if not (1e-3 <= args.time_scale <= 1e6):
         parser.error(f"--time-scale must be between 1e-3 and 1e6, not {args.time_scale}")
+    if not (0.05 <= args.autosave_period <= 3600):
+        parser.error(f"--autosave-period must be between 0.05 and 3600 s, not {args.autosave_period}")
     try:
         args.data_root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -235,7 +251,17 @@ def main(argv: list[str] | None = None) -> None:
           file=sys.stderr, flush=True)
     # `kill PID` stops the IOC as Ctrl-C does: cleanly, removing its connection file.
     signal.signal(signal.SIGTERM, _interrupt)
-    ca_server.run(pvdb, **run_options)
+    saver = None if args.no_autosave else ioc.make_autosave(args.prefix, args.autosave_period)
+
+    async def startup(async_lib) -> None:
+        if saver is not None:
+            await saver.run()
+
+    try:
+        ca_server.run(pvdb, startup_hook=startup, **run_options)
+    finally:
+        if saver is not None:
+            saver.save()  # a clean exit keeps the last changes too
 
 
 def _interrupt(signum, frame) -> None:

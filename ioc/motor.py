@@ -224,6 +224,14 @@ class SimMotor(PVGroup):
             if (alarm.status, alarm.severity) != (status, severity):
                 await alarm.write(status=status, severity=severity)
 
+    async def restore_dial_position(self, dial: float) -> None:
+        """Set the controller's position to ``dial`` without a move (autosave's DVAL at start)."""
+        dial = validate.finite(f"{self.motor.pvname}.DVAL", dial, -FIELD_RANGE, FIELD_RANGE, "position")
+        self._dial = self._target = dial
+        await self._write_targets(dial)
+        await self._write_readback(dial)
+        await self._set_user_limits()
+
     # -- motion ------------------------------------------------------------------------
 
     async def _request(self, dial: float, home: int = 0) -> None:
