@@ -137,15 +137,13 @@ class CamDriver(records_group("ADBaseRecords", CAM_RECORDS)):
         img = self._make_frame(*args)
         return img, {port: func(img) for port, func in work.items()}
 
-    async def _sleep_or_stop(self, seconds: float) -> bool:
-        """Wait ``seconds`` of wall time; True if a stop request arrived meanwhile."""
-        if seconds <= 0:
-            return self._stop.is_set()
-        try:
-            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
-            return True
-        except asyncio.TimeoutError:
-            return False
+    async def _sleep_or_stop(self, sim_seconds: float, on_tick=None) -> bool:
+        """Wait ``sim_seconds`` of simulated time (re-timed if TimeScale changes meanwhile);
+        True if a stop request arrived."""
+        return await self.sim.clock.sleep(sim_seconds, stop=self._stop, on_tick=on_tick)
+
+    async def _count_down(self, remaining: float) -> None:
+        await self.time_remaining_rbv.write(remaining)
 
     async def _acquire_one(self) -> Frame | None:
         """Expose and read out one frame; None if stopped during the exposure."""
@@ -171,8 +169,7 @@ class CamDriver(records_group("ADBaseRecords", CAM_RECORDS)):
         # The next frame's background, drawn on the same thread right after this frame, while
         # the exposure still runs (drawn later, it would hold the GIL while frames are served).
         self._prepare_background()
-        await self.time_remaining_rbv.write(exposure * n_exp)
-        stopped = await self._sleep_or_stop(clock.wall(exposure * n_exp))
+        stopped = await self._sleep_or_stop(exposure * n_exp, on_tick=self._count_down)
         img, precomputed = await made
         await self.time_remaining_rbv.write(0.0)
         if not stopped:
@@ -194,7 +191,7 @@ class CamDriver(records_group("ADBaseRecords", CAM_RECORDS)):
         error = None
         try:
             while n < total and not self._stop.is_set():
-                started = time.monotonic()
+                started = clock.now()
                 await self.set_state("Acquire", "Acquiring")
                 frame = await self._acquire_one()
                 if frame is None:
@@ -210,8 +207,7 @@ class CamDriver(records_group("ADBaseRecords", CAM_RECORDS)):
                         await self.set_state("Error", problem)
                 if n < total:
                     await self.set_state("Waiting", "Waiting for acquire period")
-                    rest = clock.wall(self.acquire_period.value) - (time.monotonic() - started)
-                    if await self._sleep_or_stop(rest):
+                    if await self._sleep_or_stop(self.acquire_period.value - (clock.now() - started)):
                         break
         except CameraFault as exc:  # sim:CamFault AcquireError: its message is the status message
             error = str(exc)
