@@ -166,7 +166,27 @@ class FileTarget:
         return format_template(self.template, self.path, self.name, self.number)
 
 
-def write_tiff(target: FileTarget, data: np.ndarray, metadata: dict | None = None) -> str:
+# NDFileTIFF's private tags (ADCore NDFileTIFF.cpp): the NDArray's time stamp and unique id.
+TAG_ND_TIMESTAMP = 65000
+TAG_UNIQUE_ID = 65001
+TAG_EPICS_TS_SEC = 65002
+TAG_EPICS_TS_NSEC = 65003
+EPICS_EPOCH = 631152000  # POSIX time of 1990-01-01, where EPICS time stamps start
+
+
+def nd_tags(unique_id: int, timestamp: float) -> list[tuple]:
+    """The tags NDFileTIFF writes into every file, as tifffile ``extratags``."""
+    sec = int(timestamp)
+    return [
+        (TAG_ND_TIMESTAMP, "d", 1, timestamp - EPICS_EPOCH, True),
+        (TAG_UNIQUE_ID, "I", 1, unique_id & 0xFFFFFFFF, True),
+        (TAG_EPICS_TS_SEC, "I", 1, max(sec - EPICS_EPOCH, 0), True),
+        (TAG_EPICS_TS_NSEC, "I", 1, int(round((timestamp - sec) * 1e9)) % 1_000_000_000, True),
+    ]
+
+
+def write_tiff(target: FileTarget, data: np.ndarray, metadata: dict | None = None,
+               extratags: list[tuple] = ()) -> str:
     """Write ``data`` to ``target``'s file; returns FullFileName. Raises WriteError.
 
     The image goes to a temporary name in the same directory first and is renamed into
@@ -186,7 +206,8 @@ def write_tiff(target: FileTarget, data: np.ndarray, metadata: dict | None = Non
     temp = directory / (base + target.temp_suffix if target.temp_suffix else f".{base}.partial")
     try:
         with _create_new(temp) as fh:
-            tifffile.imwrite(fh, data, photometric="minisblack", metadata=metadata or None)
+            tifffile.imwrite(fh, data, photometric="minisblack", metadata=metadata or None,
+                             extratags=extratags)
         os.replace(temp, final)
     except OSError as exc:
         _remove_quietly(temp)

@@ -11,7 +11,7 @@ from caproto.server import pvproperty
 
 from ..adcore_records import ND_FILE, ND_FILE_TIFF, ND_PLUGIN_BASE
 from ..records import echo_to_readback, records_group, utf8_fit
-from ..tiffwriter import FileTarget, TemplateError, WriteError, check_template, resolve_directory, write_tiff
+from ..tiffwriter import FileTarget, TemplateError, WriteError, check_template, nd_tags, resolve_directory, write_tiff
 from ..validate import integer
 from .common import MAX_IMAGES, Frame, enum_index, index, kw, post, text
 from .plugin import PluginMixin
@@ -91,7 +91,8 @@ class FileTIFF(PluginMixin, records_group("NDFileTIFFRecords", ND_PLUGIN_BASE, N
         loop = asyncio.get_running_loop()
         try:
             full = await loop.run_in_executor(self._io_pool, write_tiff, target, frame.data,
-                                              {"unique_id": frame.unique_id, **frame.attributes})
+                                              {"unique_id": frame.unique_id, **frame.attributes},
+                                              nd_tags(frame.unique_id, frame.timestamp))
         except WriteError as exc:
             message = str(exc)
             await self.report(False, message)
