@@ -107,7 +107,8 @@ class BeamlineIOC(PVGroup):
     def make_autosave(self, prefix: str, period: float = autosave.PERIOD) -> autosave.Autosave:
         """The settings saver of this IOC (see :mod:`ioc.autosave`), in its data root."""
         motors = {"mtr:dotx": self.mtr_dotx, "mtr:doty": self.mtr_doty}
-        plugins = {"dot:TIFF1:": autosave.FILE_SETTINGS, "dot:image1:": (), "dot:Stats1:": autosave.STATS_SETTINGS}
+        plugins = {"dot:TIFF1:": autosave.FILE_SETTINGS, "dot:HDF1:": autosave.FILE_SETTINGS, "dot:image1:": (),
+                   "dot:Stats1:": autosave.STATS_SETTINGS, "dot:Pva1:": ()}
         restorers = {f"{prefix}{name}.{autosave.MOTOR_POSITION}": motor.restore_dial_position
                      for name, motor in motors.items()}
         return autosave.Autosave(self.pvdb, autosave.settings(prefix, motors, plugins),
