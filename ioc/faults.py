@@ -120,7 +120,7 @@ class FaultControls(PVGroup):
             raise CameraFault(message)
         if fault == "Stalled":
             # A real driver waits for a frame that never comes, then says so; Acquire stays 1.
-            if not await driver._sleep_or_stop(self.ioc.clock.wall(FRAME_TIMEOUT)):
+            if not await driver._sleep_or_stop(FRAME_TIMEOUT):
                 await driver.status_message_rbv.write(
                     "Timeout waiting for a frame from the sensor: stalled; stop and restart acquisition "
                     "(sim:CamFault Stalled)")
