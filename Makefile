@@ -3,7 +3,8 @@
 #   make test   set up .venv, run the test suite (what CI runs)
 # and:
 #   make ioc    start the IOC in the background for your own notebook session (prints how to stop it)
-#   make bench  benchmarks, printing a table (--quick; `make bench BENCH=` for the full run)
+#   make bench  benchmarks (full mode; `make bench BENCH=--quick` for a shorter run): the table into README.md,
+#               figures and py-spy profiles in bench/results/
 #   make clean-data  remove every run and image under the data root (beamline.prune --all)
 
 PYTHON ?= python3
@@ -11,7 +12,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-BENCH  ?= --quick
+BENCH  ?=
 
 .PHONY: demo ioc test bench lint clean clean-data
 
@@ -31,7 +32,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(ARGS)
 
 bench: $(STAMP)
-	$(BIN)/python -m bench $(BENCH) $(ARGS)
+	$(BIN)/python -m bench $(BENCH) --json bench/results/bench.json --readme README.md $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check ioc beamline beamline_shared tests bench

@@ -3,7 +3,8 @@
     python -m bench            # full run (several minutes)
     python -m bench --quick    # fewer repeats (under 2 minutes)
     python -m bench --tiny     # seconds: a smoke test of every measurement
-    python -m bench --json out.json
+    python -m bench --json out.json   # and py-spy profiles of a scan beside it
+    python -m bench --readme README.md   # rewrite the table between README's bench-table markers
 
 It starts its own servers (beamline IOCs, a pythonSoftIOC reference) on free loopback
 ports, stops them by PID, and works in a temporary directory it removes. Every pair is
@@ -32,28 +33,30 @@ class Plan:
     scan_frames: int = 150
     long_frames: int = 1000  # the run that the fill and memory rows read back
     long_run_by_ioc: bool = True  # False: recorded by the in-process baseline camera (same documents and files)
-    repeats: int = 5
+    repeats: int = 8  # a multiple of 4: the order AB BA BA AB is balanced
     overhead_frames: int = 40
     overhead_repeats: int = 3
     ca_seconds: float = 3.0
     ca_repeats: int = 3
-    fill_repeats: int = 3
+    fill_repeats: int = 4
     memory_frames: int | None = None  # None: the whole long run
     physics_repeats: int = 30
     scaling_shapes: tuple[tuple[int, int], ...] = ((240, 320), (960, 1280))
-    scaling_repeats: int = 3
+    scaling_repeats: int = 4
     scaling_frames: int = 150
+    flat_frames: int = 10000  # a run this long at flat_shape against scaling_frames (0: none)
+    flat_shape: tuple[int, int] = (240, 320)
     exposures: tuple[float, ...] = field(default=(0.005, 0.05))
 
 
 PLANS = {
     "full": Plan(),
-    "quick": Plan(repeats=3, long_run_by_ioc=False, overhead_frames=12, overhead_repeats=2, ca_seconds=1.0,
-                  ca_repeats=2, fill_repeats=2, memory_frames=200, physics_repeats=10, scaling_repeats=1,
-                  scaling_frames=40),
-    "tiny": Plan(scan_frames=4, long_frames=8, repeats=1, overhead_frames=3, overhead_repeats=1, ca_seconds=0.3,
-                 ca_repeats=1, fill_repeats=1, physics_repeats=2, scaling_shapes=(), scaling_repeats=1,
-                 scaling_frames=4),
+    "quick": Plan(repeats=4, long_run_by_ioc=False, overhead_frames=12, overhead_repeats=2, ca_seconds=1.0,
+                  ca_repeats=2, fill_repeats=2, memory_frames=200, physics_repeats=10, scaling_repeats=2,
+                  scaling_frames=40, flat_frames=0),
+    "tiny": Plan(scan_frames=4, long_frames=8, repeats=2, overhead_frames=3, overhead_repeats=1, ca_seconds=0.3,
+                 ca_repeats=1, fill_repeats=1, physics_repeats=2, scaling_shapes=((240, 320),), scaling_repeats=1,
+                 scaling_frames=4, flat_frames=12),
 }
 
 
@@ -62,7 +65,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="fewer repeats: under 2 minutes")
     mode.add_argument("--tiny", action="store_true", help="a few frames of everything: seconds (for the tests)")
-    parser.add_argument("--json", type=Path, help="write the figures to this JSON file")
+    parser.add_argument("--json", type=Path,
+                        help="write the figures to this JSON file, and py-spy profiles of a scan beside it")
+    parser.add_argument("--readme", type=Path, help="rewrite the table between this file's bench-table markers")
     parser.add_argument("--keep", action="store_true", help="keep the working directory (data, logs)")
     return parser.parse_args(argv)
 
@@ -81,15 +86,17 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="beamline-bench-"))
     t0 = time.monotonic()
     try:
-        rows, figures, notes = run(plan, mode, ports, workdir)
+        profile_dir = args.json.resolve().parent if args.json else None
+        rows, figures, notes = run(plan, mode, ports, workdir, profile_dir)
     finally:
         if args.keep:
             print(f"working directory kept: {workdir}", file=sys.stderr)
         else:
             shutil.rmtree(workdir, ignore_errors=True)
-    from .report import table, write_json
+    from .report import table, update_readme, write_json
 
-    print(f"\nbeamline benchmarks ({mode}, {time.monotonic() - t0:.0f} s)\n")
+    title = f"beamline benchmarks ({mode}, {time.monotonic() - t0:.0f} s)"
+    print(f"\n{title}\n")
     print(table(rows))
     if notes:
         print()
@@ -97,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"- {note}")
     if args.json:
         write_json(args.json, figures)
+    if args.readme:
+        update_readme(args.readme, table(rows), mode, notes)
     return 0
 
 

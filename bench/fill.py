@@ -1,8 +1,11 @@
 """Lazy fill: reading a run's frames back with ``h.data('dot_img')`` against tifffile alone.
 
 The baseline reads the very files of the run with ``tifffile.imread`` in a loop, so the two
-differ only by databroker (documents, Filler, handler). Memory is the peak growth of
-tracemalloc's traced memory while iterating, in frames (a frame = one image's bytes).
+differ only by databroker (documents, Filler, handler). Memory is measured with the same
+loop on both sides (``for img in frames: img.ndim``: the loop holds the frame it has while
+the next is read, as a user's loop does), two ways, in frames (a frame = one image's
+bytes): the peak growth of tracemalloc's traced memory, and the growth of the process's
+resident set size (psutil, sampled after every frame) over the loop.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import os
 import time
 import tracemalloc
 
+import psutil
 import tifffile
 
 from beamline.handlers import AreaDetectorTiffHandler
@@ -70,26 +74,49 @@ def _peak_growth(iterate) -> int:
     return peak - start
 
 
+def _loop(frames, limit: int | None) -> None:
+    """The loop both sides are measured with."""
+    for i, img in enumerate(frames):
+        img.ndim  # noqa: B018 (the loop holds the frame, as a user's loop does)
+        if limit is not None and i + 1 >= limit:
+            break
+
+
+def _rss_growth(frames, limit: int | None) -> int:
+    """Peak growth of the resident set size (bytes) over the loop, sampled after each frame."""
+    process = psutil.Process()
+    gc.collect()
+    start = peak = process.memory_info().rss
+    for i, img in enumerate(frames):
+        img.ndim  # noqa: B018
+        peak = max(peak, process.memory_info().rss)
+        if limit is not None and i + 1 >= limit:
+            break
+    return peak - start
+
+
+def _tifffile_frames(files: list[str]):
+    return (tifffile.imread(path) for path in files)
+
+
 def fill_peak_frames(db, uid: str, frame_bytes: int, limit: int | None = None, field: str = "dot_img") -> float:
-    """Peak memory growth, in frames, of iterating ``db[uid].data(field)`` (first ``limit`` frames)."""
-
-    def iterate() -> None:
-        for i, img in enumerate(db[uid].data(field)):
-            if limit is not None and i + 1 >= limit:
-                break
-            img.ndim  # noqa: B018 (the loop holds the frame, as a user's loop does)
-
-    return _peak_growth(iterate) / frame_bytes
+    """tracemalloc's peak growth, in frames, of iterating ``db[uid].data(field)`` (first ``limit`` frames)."""
+    return _peak_growth(lambda: _loop(db[uid].data(field), limit)) / frame_bytes
 
 
 def tifffile_peak_frames(files: list[str], frame_bytes: int) -> float:
-    """Peak memory growth, in frames, of reading ``files`` with tifffile, each frame dropped at once (1 frame)."""
+    """tracemalloc's peak growth, in frames, of the same loop over ``tifffile.imread`` of ``files``."""
+    return _peak_growth(lambda: _loop(_tifffile_frames(files), None)) / frame_bytes
 
-    def iterate() -> None:
-        for path in files:
-            tifffile.imread(path).ndim  # noqa: B018
 
-    return _peak_growth(iterate) / frame_bytes
+def fill_rss_frames(db, uid: str, frame_bytes: int, limit: int | None = None, field: str = "dot_img") -> float:
+    """RSS growth, in frames, of iterating ``db[uid].data(field)`` (first ``limit`` frames)."""
+    return _rss_growth(db[uid].data(field), limit) / frame_bytes
+
+
+def tifffile_rss_frames(files: list[str], frame_bytes: int) -> float:
+    """RSS growth, in frames, of the same loop over ``tifffile.imread`` of ``files``."""
+    return _rss_growth(_tifffile_frames(files), None) / frame_bytes
 
 
 def remove_files(files: list[str]) -> None:

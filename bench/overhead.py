@@ -11,15 +11,19 @@ import statistics
 import time
 from pathlib import Path
 
-from .scan import Scanner, set_time_scale
+from .scan import Scanner, ScanResult, set_time_scale
 
 
-def scan_overhead_ms(scanner: Scanner, devices: dict, prefix: str, exposure: float, num: int) -> tuple[float, str]:
-    """Milliseconds per frame above ``exposure`` (s) of ``count([dot, I], num)`` at time scale 1, and the run's uid."""
+def scan_overhead_ms(scanner: Scanner, devices: dict, prefix: str, exposure: float, num: int) -> tuple[float, ScanResult]:
+    """Milliseconds per frame above ``exposure`` (s) of ``count([dot, I], num)`` at time scale 1, and the run.
+
+    Per frame is the steady state, first to last Event (staging is a per-run cost; the
+    scan-rate row counts it).
+    """
     set_time_scale(prefix, 1.0)
     devices["dot"].exp.set(exposure).wait(10)
     result = scanner.ours(devices, num)
-    return 1000.0 / result.fps - 1000.0 * exposure, result.uid
+    return 1000.0 / result.fps - 1000.0 * exposure, result
 
 
 def _put(pv: str, value) -> None:

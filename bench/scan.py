@@ -1,8 +1,10 @@
 """Scan rate: ``count([dot, I], num=N)`` through the IOC against the in-process ophyd.sim baseline.
 
-Both run on one RunEngine with databroker insert on. The rate is the steady state: frames
-per second between the first and the last Event of the run (staging and the run's opening
-and closing documents are left out, the same for both).
+Both run on one RunEngine with databroker insert on. Two rates of each run: the whole run
+(frames over the wall time of the ``RE(...)`` call: staging, the opening and closing
+documents and unstaging included), the figure the targets use, and the steady state
+(frames per second between the first and the last Event), beside the per-frame
+intervals' median and 95th percentile.
 """
 
 from __future__ import annotations
@@ -15,8 +17,12 @@ from pathlib import Path
 from .simdet import TiffExternalizer, make_sim_detectors
 
 EXPOSURE = 0.1  # s, the camera's default AcquireTime
-SCAN_EXPOSURE_NOTE = (f"{EXPOSURE:g} s exposures at time scale 1e4 (10 us of wall time); the baseline draws the "
-                      "same frames with ioc.physics in-process and writes them with tifffile from a RE subscriber")
+SCAN_EXPOSURE_NOTE = (f"{EXPOSURE:g} s exposures at time scale 1e4 (10 us of wall time); same work on both sides: "
+                      "the baseline draws the same frames (background included) with ioc.physics in-process, "
+                      "computes Stats1's numbers (physics.stats) and writes each TIFF with the IOC's writer "
+                      "(ioc.tiffwriter: checks, temporary file, rename) from a RE subscriber, all in line; the IOC "
+                      "overlaps the next frame's generation with the client's work, which an in-process camera "
+                      "cannot; the baseline posts and reads no PV")
 
 
 class EventClock:
@@ -37,12 +43,22 @@ class EventClock:
             return float("nan")
         return (len(self.times) - 1) / (self.times[-1] - self.times[0])
 
+    def intervals_ms(self) -> list[float]:
+        return [1000 * (b - a) for a, b in zip(self.times[:-1], self.times[1:], strict=True)]
+
 
 @dataclass
 class ScanResult:
-    fps: float  # frames per second, steady state
+    fps: float  # frames per second, steady state (first to last Event)
     uid: str  # the run's uid in the databroker
     seconds: float  # wall time of the whole RE call
+    frames: int  # Events in the run
+    intervals_ms: list[float]  # Event to Event
+
+    @property
+    def run_fps(self) -> float:
+        """Frames per second of the whole run, staging and unstaging included."""
+        return self.frames / self.seconds if self.seconds > 0 else float("nan")
 
 
 class Scanner:
@@ -69,17 +85,18 @@ class Scanner:
         finally:
             for token in tokens:
                 self.RE.unsubscribe(token)
-        return ScanResult(clock.frames_per_second(), clock.uid, time.perf_counter() - t0)
+        return ScanResult(clock.frames_per_second(), clock.uid, time.perf_counter() - t0, len(clock.times),
+                          clock.intervals_ms())
 
     def ours(self, devices: dict, num: int) -> ScanResult:
         """``count([dot, I], num)`` with the IOC's camera (it writes the TIFF files)."""
         return self._run([devices["dot"], devices["I"]], num, self.db.insert)
 
     def baseline(self, shape: tuple[int, int], num: int, directory: Path) -> ScanResult:
-        """The same count with the ophyd.sim camera; a subscriber writes the TIFF files."""
+        """The same count with the ophyd.sim camera; a subscriber writes the TIFF files (the IOC's writer)."""
         if shape not in self._sim:
             self._sim[shape] = make_sim_detectors(shape, exposure=EXPOSURE)
-        sink = TiffExternalizer(self.db.insert, directory)
+        sink = TiffExternalizer(self.db.insert, directory, data_root=directory.parent)
         return self._run(self._sim[shape], num, sink)
 
 

@@ -1,11 +1,14 @@
 """The scan baseline: an in-process ``ophyd.sim`` camera whose frames a RunEngine subscriber saves.
 
-:func:`make_sim_detectors` gives ``dot_img`` (a ``SynSignal`` drawing the same frames as the
-IOC, with :mod:`ioc.physics`, in this process) and ``I`` (a constant ring current).
-:class:`TiffExternalizer` sits between the RunEngine and ``db.insert``: it writes each
-frame to its own TIFF file with tifffile and replaces it in the Event by a Datum of an
-``AD_TIFF`` Resource (same spec, template and handler as ophyd's
-``FileStoreTIFFIterativeWrite``), so the same databroker insert and fill paths run.
+It does the IOC's work per frame, in line (nothing overlaps): :func:`make_sim_detectors`
+gives ``dot_img`` (a ``SynSignal`` drawing the same frames as the IOC with
+:mod:`ioc.physics`, background included, and computing Stats1's numbers with
+``physics.stats``) and ``I`` (a constant ring current). :class:`TiffExternalizer` sits
+between the RunEngine and ``db.insert``: it writes each frame with the IOC's own writer
+(``ioc.tiffwriter.write_tiff``: template and data-root checks, a new temporary file,
+rename) and replaces it in the Event by a Datum of an ``AD_TIFF`` Resource (same spec,
+template and handler as ophyd's ``FileStoreTIFFIterativeWrite``), so the same databroker
+insert and fill paths run. What it does not do is CA: no PV is posted or read.
 """
 
 from __future__ import annotations
@@ -16,23 +19,29 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import tifffile
 from event_model import compose_resource
 
 from ioc import physics
+from ioc.tiffwriter import FileTarget, write_tiff
 
 TEMPLATE = "%s%s_%6.6d.tiff"
 
 
 def make_sim_detectors(shape: tuple[int, int], exposure: float = 0.1, current: float = 500.0,
-                       seed: int = 2) -> list:
-    """``[dot_img, I]``: ophyd.sim signals for a camera of ``shape`` (rows, cols) and the ring current."""
+                       seed: int = 2, centroid_threshold: float = 1200.0) -> list:
+    """``[dot_img, I]``: ophyd.sim signals for a camera of ``shape`` (rows, cols) and the ring current.
+
+    Each frame also gets Stats1's statistics (``centroid_threshold`` in counts, Stats1's
+    default), computed and dropped as the IOC's are by a client that does not read them.
+    """
     from ophyd.sim import SynSignal
 
     rng = np.random.default_rng(seed)
 
     def one_frame() -> np.ndarray:
-        return physics.frame(rng, 0.0, 0.0, exposure, current, shape, bg=physics.background(rng, shape))
+        img = physics.frame(rng, 0.0, 0.0, exposure, current, shape, bg=physics.background(rng, shape))
+        physics.stats(img, centroid_threshold)
+        return img
 
     img = SynSignal(func=one_frame, name="dot_img", labels={"detectors"})
     ring = SynSignal(func=lambda: current, name="I", labels={"detectors"})
@@ -46,9 +55,11 @@ class TiffExternalizer:
     marks ``fields`` external, a Resource per run, a Datum and a TIFF file per Event.
     """
 
-    def __init__(self, callback: Callable[[str, dict], None], directory: Path, fields: tuple[str, ...] = ("dot_img",)):
+    def __init__(self, callback: Callable[[str, dict], None], directory: Path, fields: tuple[str, ...] = ("dot_img",),
+                 data_root: Path | None = None):
         self.callback = callback
         self.directory = Path(directory)
+        self.data_root = Path(data_root) if data_root is not None else self.directory
         self.fields = fields
         self._start: dict | None = None
         self._resource = None
@@ -76,8 +87,9 @@ class TiffExternalizer:
             self.callback("resource", self._resource.resource_doc)
         data, filled = dict(doc["data"]), dict(doc.get("filled", {}))
         for key in self.fields:
-            path = TEMPLATE % (os.path.join(self.directory, ""), self._filename, self._point)
-            tifffile.imwrite(path, data[key], photometric="minisblack", metadata={"unique_id": self._point})
+            target = FileTarget(template=TEMPLATE, path=os.path.join(self.directory, ""), name=self._filename,
+                                number=self._point, data_root=self.data_root)
+            write_tiff(target, data[key], {"unique_id": self._point})
             datum = self._resource.compose_datum(datum_kwargs={"point_number": self._point})
             self.callback("datum", datum)
             data[key] = datum["datum_id"]

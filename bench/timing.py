@@ -22,6 +22,17 @@ class Samples:
         return statistics.median(self.values) if self.values else float("nan")
 
     @property
+    def p95(self) -> float:
+        """The 95th percentile (linear interpolation between the two nearest samples)."""
+        if not self.values:
+            return float("nan")
+        ordered = sorted(self.values)
+        pos = 0.95 * (len(ordered) - 1)
+        lo = int(pos)
+        hi = min(lo + 1, len(ordered) - 1)
+        return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+    @property
     def spread(self) -> float:
         """(max - min) / median: how noisy the repeats were (0 for one sample)."""
         if len(self.values) < 2 or not self.median:
@@ -30,14 +41,16 @@ class Samples:
 
 
 def alternate(repeats: int, ours: Callable[[], float], baseline: Callable[[], float]) -> tuple[Samples, Samples, Samples]:
-    """Run ``ours`` and ``baseline`` in turn ``repeats`` times (swapping which goes first each time).
+    """Run ``ours`` and ``baseline`` in turn ``repeats`` times, the order balanced (AB BA BA AB ...).
 
-    Returns the samples of each and of their paired ratio ``ours / baseline``; the median of
+    Each pair swaps which side goes first in the ABBA pattern, so over 4 repeats each side
+    runs first twice and no side is always the one that follows the other (warm caches,
+    a load that builds up). Returns the samples of each and of their paired ratio ``ours / baseline``; the median of
     paired ratios is robust against the machine's load drifting between repeats.
     """
     a, b, ratio = Samples(), Samples(), Samples()
     for i in range(repeats):
-        if i % 2 == 0:
+        if i % 4 in (0, 3):
             x = ours()
             y = baseline()
         else:
