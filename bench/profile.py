@@ -79,7 +79,10 @@ def top_functions(path: Path, n: int = 8, skip_idle: bool = True) -> tuple[int, 
     selfs: Counter[str] = Counter()
     incl: Counter[str] = Counter()
     total = 0
-    idle = ("select", "poll", "wait", "sleep", "acquire", "_worker", "epoll", "recv_into", "accept", "recv")
+    idle = ("select", "poll", "wait", "sleep", "acquire", "_worker", "epoll", "recv_into", "accept", "recv",
+            "pend_event", "get_nowait")
+    generic = ("threading.py", "runners.py", "base_events.py", "events.py", "runpy>", "__main__.py", "thread.py",
+               "app.py", "selector_events.py", "tasks.py")
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
@@ -88,20 +91,21 @@ def top_functions(path: Path, n: int = 8, skip_idle: bool = True) -> tuple[int, 
         if not frames:
             continue
         leaf = frames[-1]
-        if skip_idle and leaf.split(" (")[0].lstrip("_").startswith(idle):
+        if skip_idle and leaf.split(" (")[0].rsplit(".", 1)[-1].lstrip("_").startswith(idle):
             continue
         k = int(count)
         total += k
         selfs[leaf] += k
         for name in set(frames):
-            incl[name] += k
+            if not name.endswith(tuple(g + ")" for g in generic)):
+                incl[name] += k
     if not total:
         return 0, [], []
     return (total, [(f, c / total) for f, c in selfs.most_common(n)],
             [(f, c / total) for f, c in incl.most_common(n + 10) if c < total][:n])
 
 
-def summary(name: str, path: Path, n: int = 6) -> str:
+def summary(name: str, path: Path, n: int = 8) -> str:
     """One note line: the busiest functions of one profile."""
     total, selfs, incl = top_functions(path, n)
     if not total:

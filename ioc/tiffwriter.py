@@ -206,8 +206,7 @@ def write_tiff(target: FileTarget, data: np.ndarray, metadata: dict | None = Non
     temp = directory / (base + target.temp_suffix if target.temp_suffix else f".{base}.partial")
     try:
         with _create_new(temp) as fh:
-            tifffile.imwrite(fh, data, photometric="minisblack", metadata=metadata or None,
-                             extratags=extratags)
+            _write_image(fh, data, metadata, extratags)
         os.replace(temp, final)
     except OSError as exc:
         _remove_quietly(temp)
@@ -219,6 +218,19 @@ def write_tiff(target: FileTarget, data: np.ndarray, metadata: dict | None = Non
     return full
 
 
+def _write_image(fh: io.BufferedWriter, data: np.ndarray, metadata: dict | None, extratags=()) -> None:
+    """One grey-scale image: tifffile writes the header and tags, then the pixels go from the
+    frame's own memory (tifffile given the array would copy it with ``tobytes()`` first,
+    :class:`_Writer` having no file number). The bytes are the same as ``tifffile.imwrite``'s."""
+    if not data.dtype.isnative:
+        data = data.astype(data.dtype.newbyteorder("="))
+    data = np.ascontiguousarray(data)
+    offset, _ = tifffile.imwrite(fh, shape=data.shape, dtype=data.dtype, photometric="minisblack",
+                                 metadata=metadata or None, extratags=extratags, returnoffset=True)
+    fh.seek(offset)
+    fh.write(memoryview(data).cast("B"))
+
+
 class _Writer(io.BufferedWriter):
     """A file tifffile writes through Python's own I/O.
 
@@ -228,7 +240,7 @@ class _Writer(io.BufferedWriter):
     """
 
     def fileno(self) -> int:
-        raise io.UnsupportedOperation("fileno")  # tifffile then writes data.tobytes()
+        raise io.UnsupportedOperation("fileno")  # numpy.tofile then stays out (see _write_image)
 
 
 def _create_new(path: Path) -> _Writer:
