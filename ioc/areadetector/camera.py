@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from caproto.server import PVGroup, SubGroup
 
 from .common import DRIVER_PORT, Frame
@@ -40,14 +42,17 @@ class Camera(PVGroup):
         return [DRIVER_PORT] + [p.port_name for p in self.plugins()]
 
     async def deliver(self, frame: Frame) -> str | None:
-        """Hand a frame to every plugin wired to the driver; the first error, if any."""
+        """Hand a frame to every plugin wired to the driver, all at once (each areaDetector
+        plugin has its own thread: TIFF1's file write overlaps Stats1's posts); returns the
+        first error in plugin order, if any, once every plugin is done with the frame."""
+        wired = [plugin for plugin in self.plugins() if plugin.wired_to(DRIVER_PORT)]
+        results = await asyncio.gather(*(plugin.receive(frame) for plugin in wired), return_exceptions=True)
         problems = []
-        for plugin in self.plugins():
-            if plugin.wired_to(DRIVER_PORT):
-                try:
-                    problem = await plugin.receive(frame)
-                except Exception as exc:  # a plugin's bug must not stop the camera
-                    problem = f"{plugin.prefix}: {type(exc).__name__}: {exc}"
-                if problem:
-                    problems.append(problem)
+        for plugin, result in zip(wired, results, strict=True):
+            if isinstance(result, Exception):  # a plugin's bug must not stop the camera
+                result = f"{plugin.prefix}: {type(result).__name__}: {result}"
+            elif isinstance(result, BaseException):  # cancelled: the camera stops
+                raise result
+            if result:
+                problems.append(result)
         return problems[0] if problems else None
