@@ -55,8 +55,8 @@ PLANS = {
                   ca_repeats=2, fill_repeats=2, memory_frames=200, physics_repeats=10, scaling_repeats=2,
                   scaling_frames=40, flat_frames=0),
     "tiny": Plan(scan_frames=4, long_frames=8, repeats=2, overhead_frames=3, overhead_repeats=1, ca_seconds=0.3,
-                 ca_repeats=1, fill_repeats=1, physics_repeats=2, scaling_shapes=((240, 320),), scaling_repeats=1,
-                 scaling_frames=4, flat_frames=12),
+                 ca_repeats=1, fill_repeats=1, physics_repeats=2, scaling_shapes=(), scaling_repeats=1,
+                 scaling_frames=4, flat_frames=12, flat_shape=(480, 640)),
 }
 
 

@@ -70,46 +70,52 @@ def _frame_name(frame: str) -> str:
     return f"{func} ({filename})" if filename else func
 
 
-def top_functions(path: Path, n: int = 8, skip_idle: bool = True) -> tuple[int, list[tuple[str, float]], list[tuple[str, float]]]:
-    """``(samples, self, inclusive)`` of a raw py-spy file: the ``n`` functions with most samples, as fractions.
+def _is_idle(leaf: str) -> bool:
+    """A stack whose innermost frame waits (select, poll, sleep, a lock, CA's pend_event...)."""
+    func = leaf.split(" (")[0].rsplit(".", 1)[-1].lstrip("_")
+    return func.startswith(IDLE)
 
-    ``skip_idle`` leaves out stacks whose innermost frame waits (``select``, ``wait``,
-    ``sleep``, ``poll``, ``acquire``...): the fractions are of the samples where the thread works.
+
+IDLE = ("select", "poll", "wait", "sleep", "acquire", "worker", "epoll", "recv_into", "accept", "recv",
+        "pend_event", "get_nowait")
+
+
+def threads(path: Path, n: int = 5) -> list[tuple[str, int, int, list[tuple[str, float]]]]:
+    """Per thread of a raw py-spy file: ``(name, busy samples, all samples, top self functions)``, busiest first.
+
+    Busy samples are those whose innermost frame is not waiting; a thread waiting for the
+    GIL shows the frame it is in, so busy includes time spent waiting for the GIL.
     """
-    selfs: Counter[str] = Counter()
-    incl: Counter[str] = Counter()
-    total = 0
-    idle = ("select", "poll", "wait", "sleep", "acquire", "_worker", "epoll", "recv_into", "accept", "recv",
-            "pend_event", "get_nowait")
-    generic = ("threading.py", "runners.py", "base_events.py", "events.py", "runpy>", "__main__.py", "thread.py",
-               "app.py", "selector_events.py", "tasks.py")
+    busy: dict[str, Counter[str]] = {}
+    seen: Counter[str] = Counter()
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
             continue
-        frames = [_frame_name(f) for f in stack.split(";") if f and not f.startswith(("process ", "thread "))]
+        raw = stack.split(";")
+        thread = raw[0].split("): ", 1)[-1] if raw[0].startswith("thread ") else "?"
+        frames = [_frame_name(f) for f in raw if f and not f.startswith(("process ", "thread "))]
         if not frames:
             continue
-        leaf = frames[-1]
-        if skip_idle and leaf.split(" (")[0].rsplit(".", 1)[-1].lstrip("_").startswith(idle):
+        seen[thread] += int(count)
+        if not _is_idle(frames[-1]):
+            busy.setdefault(thread, Counter())[frames[-1]] += int(count)
+    out = []
+    for thread, total in seen.items():
+        tops = busy.get(thread, Counter())
+        b = sum(tops.values())
+        out.append((thread, b, total, [(f, c / b) for f, c in tops.most_common(n)] if b else []))
+    return sorted(out, key=lambda item: -item[1])
+
+
+def summary(name: str, path: Path, n: int = 5, max_threads: int = 3) -> str:
+    """One note line: the busiest threads of one profile and their busiest functions (self samples)."""
+    parts = []
+    for thread, busy, total, tops in threads(path, n)[:max_threads]:
+        if not busy:
             continue
-        k = int(count)
-        total += k
-        selfs[leaf] += k
-        for name in set(frames):
-            if not name.endswith(tuple(g + ")" for g in generic)):
-                incl[name] += k
-    if not total:
-        return 0, [], []
-    return (total, [(f, c / total) for f, c in selfs.most_common(n)],
-            [(f, c / total) for f, c in incl.most_common(n + 10) if c < total][:n])
-
-
-def summary(name: str, path: Path, n: int = 8) -> str:
-    """One note line: the busiest functions of one profile."""
-    total, selfs, incl = top_functions(path, n)
-    if not total:
-        return f"profile {name} ({path.name}): no working samples"
-    return (f"profile {name} ({path.name}, {total} working samples at {RATE}/s): self "
-            + ", ".join(f"{f} {100 * x:.0f} %" for f, x in selfs)
-            + "; inclusive " + ", ".join(f"{f} {100 * x:.0f} %" for f, x in incl))
+        parts.append(f"thread {thread} busy {busy}/{total} samples: "
+                     + ", ".join(f"{f} {100 * x:.0f} %" for f, x in tops))
+    if not parts:
+        return f"profile {name} ({path.name}): no busy samples"
+    return f"profile {name} ({path.name}, {RATE}/s; self time of busy samples): " + "; ".join(parts)

@@ -359,7 +359,7 @@ class Bench:
                 a, b, _ = pair["run"]
                 uid = pair["uid"]
                 if shape == plan.flat_shape and plan.flat_frames:
-                    self.flat(devices, shape, pair["events"][0].median, uid)
+                    self.flat(devices, shape, pair["events"][0].median, uid, plan.scaling_frames)
                 for device in devices.values():
                     device.destroy()
             finally:
@@ -384,7 +384,7 @@ class Bench:
             self.add(5, Row(f"  fill rate at {key}, {frames} frames (frames/s)", fmt(fill_fps),
                             fmt(fill_base), fmt(fill_fps / fill_base, 2), "(scaling)"))
 
-    def flat(self, devices: dict, shape: tuple[int, int], short_fps: float, short_uid: str) -> None:
+    def flat(self, devices: dict, shape: tuple[int, int], short_fps: float, short_uid: str, n: int) -> None:
         """Scan and fill cost per frame of a ``plan.flat_frames`` run against a short one, at ``shape``.
 
         A small shape keeps the long run's files to a few GB; what could grow with the run's
@@ -400,7 +400,7 @@ class Bench:
                 long_fill.add(fill.fill_fps(db, long.uid))
         finally:
             self.discard(long.uid)
-        key, n, m = _shape_key(shape), plan.scaling_frames, plan.flat_frames
+        key, m = _shape_key(shape), plan.flat_frames
         for what, short_ms, long_ms in (("scan", 1000 / short_fps, 1000 / long.fps),
                                         ("fill", 1000 / short_fill.median, 1000 / long_fill.median)):
             growth = long_ms / short_ms
@@ -475,6 +475,8 @@ def run(plan, mode: str, ports: list[int], workdir: Path,
             bench.overhead(devices, prefix, ioc)
         with bench.section("long run"):
             long_uid = bench.long_run(devices)
+            if plan.flat_frames and plan.flat_shape == MAIN_SHAPE:
+                bench.flat(devices, MAIN_SHAPE, bench.figures["scan_event_fps"], short_uid, plan.scan_frames)
         with bench.section("CA"):
             bench.ca(prefix, ioc)
             bench.caproto_alone()
