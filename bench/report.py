@@ -54,7 +54,6 @@ README_START, README_END = "<!-- bench-table -->", "<!-- /bench-table -->"
 def update_readme(path: Path, table_text: str, mode: str, notes: list[str]) -> None:
     """Replace what lies between README_START and README_END in ``path`` by the table and its run's context."""
     import datetime
-    import os
 
     text = Path(path).read_text()
     start, end = text.find(README_START), text.find(README_END)
@@ -63,6 +62,6 @@ def update_readme(path: Path, table_text: str, mode: str, notes: list[str]) -> N
     machine = next((n for n in notes if n.startswith("machine:")), "")
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     head = (f"From `python -m bench` in {mode} mode ({'`make bench`' if mode == 'full' else 'not what `make bench` runs'}),"
-            f" {when}, {os.cpu_count()} CPUs; {machine.partition('; ')[0].removeprefix('machine: ')}.")
+            f" {when}: {machine.partition('; ')[0].removeprefix('machine: ')}.")
     body = f"{README_START}\n{head}\n\n{table_text}\n"
     Path(path).write_text(text[:start] + body + text[end:])
