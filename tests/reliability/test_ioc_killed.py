@@ -116,7 +116,7 @@ def test_hung_ioc_fails_the_run_after_the_trigger_timeout(spawn_ioc, tmp_path, m
 
     def freeze():
         # Into the exposure after the third event's.
-        eventually(lambda: len(n_events) >= 3 and ca.get_str("BH:dot:cam1:Acquire_RBV") == "Acquire",
+        eventually(lambda: len(n_events) >= 3 and ca.get_str("BH:dot:cam1:Acquire_RBV") == "Acquiring",
                    timeout=30, interval=0.002)
         frozen.append(time.monotonic())
         ioc.proc.send_signal(signal.SIGSTOP)
