@@ -383,7 +383,10 @@ class DotCamera(SingleTrigger, DetectorBase):
         if status is None or status.done:
             return
         try:
-            status.set_exception(self._failure() or DetectorError(f"{self.name}: the camera reports an error"))
+            # The driver's own message: WriteStatus may still hold an earlier frame's error
+            # (NDPluginFile keeps it until the next write, and no frame was written).
+            message = self.cam.status_message.get()
+            status.set_exception(DetectorError(f"{self.name}: the camera reports an error: {message}"))
         except InvalidState:
             pass
         except Exception as exc:  # the IOC went away meanwhile

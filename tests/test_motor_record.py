@@ -236,6 +236,9 @@ class Monitor:
         self.pv.wait_for_connection(timeout=5)
         self.sub = self.pv.subscribe()
         self.sub.add_callback(self._on)  # caproto holds callbacks weakly: self keeps it
+        # The subscription is active once its first update (the current value) has arrived;
+        # changes before then would be missed.
+        eventually(lambda: self.values, timeout=5)
 
     def _on(self, sub, response) -> None:
         self.values.append(response.data[0])

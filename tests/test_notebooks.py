@@ -108,7 +108,7 @@ def test_getting_started_notebook_runs(ioc, tmp_path):
     assert 480 < current <= 500.001  # the top-up ring, 3 % peak to peak
     assert "motor x limits: (-100.0, 100.0), velocity" in "".join(printed.values())
     # The refused move, explained.
-    assert "LimitError motor_dotx_user_setpoint: value 500 outside of range: [-100.0, 100.0]" in "".join(
+    assert "LimitError motor_dotx: cannot move to 500: outside its limits [-100, 100] (BL:mtr:dotx.LLM, .HLM)" in "".join(
         printed.values())
     # The scan's live table (21 rows) and live plot, its files, and the first frame.
     scan = next(n for n, c in cells.items() if "bp.scan(" in c.source)
