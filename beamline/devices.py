@@ -385,8 +385,13 @@ class DotCamera(SingleTrigger, DetectorBase):
         try:
             # The driver's own message: WriteStatus may still hold an earlier frame's error
             # (NDPluginFile keeps it until the next write, and no frame was written).
+            # The driver names the file plugin when it is the one that failed.
             message = self.cam.status_message.get()
-            status.set_exception(DetectorError(f"{self.name}: the camera reports an error: {message}"))
+            if message.startswith(self.tiff.prefix):
+                error = OSError(f"{self.name}: the IOC could not save the frame: {self.tiff.write_message.get()}")
+            else:
+                error = DetectorError(f"{self.name}: the camera reports an error: {message}")
+            status.set_exception(error)
         except InvalidState:
             pass
         except Exception as exc:  # the IOC went away meanwhile
