@@ -60,7 +60,6 @@ class FileHDF5(FileTIFF, records_group("NDFileHDF5Records", ND_FILE_HDF5)):
     file_format = pvproperty(put=echo_to_readback, **kw(ND_FILE_HDF5, "FileFormat"))
     file_format_rbv = pvproperty(**pv_kwargs(find(ND_FILE_HDF5, "FileFormat"), readback=True))
     capture = pvproperty(**kw(ND_FILE, "Capture"))
-    write_file = pvproperty(**kw(ND_FILE, "WriteFile"))
     flush_now = pvproperty(**kw(ND_FILE_HDF5, "FlushNow"))
     compression = pvproperty(**kw(ND_FILE_HDF5, "Compression"))
     z_level = pvproperty(**kw(ND_FILE_HDF5, "ZLevel"))
@@ -231,11 +230,13 @@ class FileHDF5(FileTIFF, records_group("NDFileHDF5Records", ND_FILE_HDF5)):
             if len(self._buffer) >= limit:
                 await self._end_capture()
                 if index(self.auto_save):
-                    return await self._flush_captured()
+                    return await self._flush_buffer()
             return None
         return await self._stream_frame(frame)
 
-    async def _flush_captured(self) -> str | None:
+    async def _flush_buffer(self) -> str | None:
+        """All captured frames into one file (TIFF1's writes one file each); TIFF1's WriteFile
+        putter calls this too."""
         frames, self._buffer = self._buffer, []
         return await self.write_frames(frames) if frames else None
 
@@ -291,25 +292,9 @@ class FileHDF5(FileTIFF, records_group("NDFileHDF5Records", ND_FILE_HDF5)):
             await self._close_stream()
         elif mode == "Capture" and self._buffer and index(self.auto_save):
             await instance.write("Done", verify_value=False)
-            await self._flush_captured()
+            await self._flush_buffer()
         await self.capture_rbv.write("Done")
         return "Done"
-
-    @write_file.putter
-    async def write_file(self, instance, value):
-        if enum_index(instance, value) != 1:
-            return value
-        await self.write_file_rbv.write(1)
-        try:
-            if self.file_write_mode.value == "Capture" and self._buffer:
-                await self._flush_captured()
-            elif self._last is not None:
-                await self.write_frame(self._last)
-            else:
-                await self.report(False, "No frame to write: acquire one first")
-        finally:
-            await self.write_file_rbv.write(0)
-        return 0
 
     @flush_now.putter
     async def flush_now(self, instance, value):
