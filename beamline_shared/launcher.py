@@ -84,18 +84,19 @@ def ca_environment(port: int, search_ports: list[int] | None = None) -> dict[str
 _repeater: subprocess.Popen | None = None
 
 
-def start_repeater() -> int | None:
+def start_repeater(port: int | None = None) -> int | None:
     """Give this process a CA repeater of its own on loopback, before libca starts; returns its port.
 
-    Sets ``EPICS_CA_REPEATER_PORT`` for libca (read once, when its first context is made).
-    Does nothing if the variable is already set (a repeater of the user's choice). The
+    Sets ``EPICS_CA_REPEATER_PORT`` for libca (read once, when its first context is made) and
+    for the processes this one starts. ``port`` defaults to a free one. Does nothing if the
+    variable is already set (a repeater of the user's choice). The
     repeater is stopped, by its PID, when this process exits, and stops by itself if this
     process dies without saying so.
     """
     global _repeater
     if os.environ.get("EPICS_CA_REPEATER_PORT") or _repeater is not None:
         return None
-    port = free_port()
+    port = port or free_port()
     _repeater = subprocess.Popen([sys.executable, "-m", "beamline_shared.repeater", str(port), str(os.getpid())],
                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                  start_new_session=True)

@@ -6,8 +6,11 @@ unable to contact CA repeater after 50 tries" (and it tries to spawn ``caRepeate
 PATH, which binds every interface). EPICS base's ``caRepeater`` binds every interface too,
 and caproto's repeater does not confirm the zero-length registration libca sends. This
 one binds 127.0.0.1 on the port it is given, confirms both forms of registration (as
-``caRepeater`` does), forwards beacons and other datagrams to its registered clients, and
-exits when its parent process does. :func:`beamline_shared.launcher.start_repeater`
+``caRepeater`` does), forwards beacons to its registered clients, and exits when its
+parent process does. ``caRepeater`` forwards every datagram; this one forwards beacons only,
+so that a search request sent to its port (a client whose address list names that port)
+never comes back to clients looking like a server's answer: caproto's client takes the
+echoed request's cid for a server address and tries to connect there. :func:`beamline_shared.launcher.start_repeater`
 starts it.
 """
 
@@ -52,8 +55,8 @@ def serve(sock: socket.socket) -> None:
         for command in commands:
             if isinstance(command, caproto.RepeaterRegisterRequest):
                 register(address)
-            else:
-                if isinstance(command, caproto.Beacon) and command.header.parameter2 == 0:
+            elif isinstance(command, caproto.Beacon):
+                if command.header.parameter2 == 0:
                     command.header.parameter2 = caproto.ipv4_to_int32(address[0])
                 forward.append(command)
         if not forward:

@@ -17,21 +17,25 @@ from pathlib import Path
 
 import pytest
 
-from beamline_shared.launcher import IOCProcess, ca_environment, free_port
+from beamline_shared.launcher import IOCProcess, ca_environment, free_port, start_repeater
 
 SESSION_TIME_SCALE = 100.0  # simulated seconds per wall second, for every IOC the tests start
 CLEAN_EXIT = (0, -signal.SIGINT, 130)  # SIGINT (as Ctrl-C) ends the IOC cleanly; anything else is a crash
 
 # Port 0 is the session IOC's; 1-3 are for an IOC a test module starts by hand (IOCProcess;
-# module_ioc is simpler), 4 is module_ioc's, the rest are spawn_ioc's.
+# module_ioc is simpler), 4 is module_ioc's, the rest are spawn_ioc's. The CA repeater every
+# client of the run registers with has a port of its own, outside the search list: a repeater
+# that took a spawn_ioc port while it was free would receive the clients' searches.
 PORTS = [free_port() for _ in range(10)]
 SESSION_PORT, MODULE_PORT, TEST_PORTS = PORTS[0], PORTS[4], PORTS[5:]
+REPEATER_PORT = next(port for port in iter(free_port, None) if port not in PORTS)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """The CA environment of every client in the run, set before any client library reads it
     (libca reads it once)."""
     os.environ.update(ca_environment(SESSION_PORT, search_ports=PORTS))
+    start_repeater(REPEATER_PORT)  # one for the run, as a host has; child processes inherit its port
     os.environ["BEAMLINE_LIVE"] = "0"
     os.environ.setdefault("MPLBACKEND", "Agg")
     # A shell starting pytest in the background (``cmd &`` in a script, nohup) ignores SIGINT,
