@@ -11,6 +11,8 @@ import contextlib
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -84,6 +86,38 @@ class IOCs:
                 if code not in CLEAN_EXIT and code != -signal.SIGKILL:
                     problems.append(f"{proc.prefix} crashed ({code}); see {proc.log_path}")
         assert not problems, "\n".join(problems)
+
+
+MINUTE_LONG = "test_no_repeater_message_a_minute_into_a_session"
+_minute_long_collected = pytest.StashKey[bool]()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    config.stash[_minute_long_collected] = any(item.name == MINUTE_LONG for item in items)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def minute_old_session(request, tmp_path_factory) -> Iterator[subprocess.Popen | None]:
+    """A session process, started with the run when the test that reads what it printed a
+    minute in was collected, so that minute overlaps the other tests. Started without a CA
+    repeater of the run's: it starts its own, as a user's session does."""
+    if not request.config.stash.get(_minute_long_collected, False):
+        yield None
+        return
+    request.getfixturevalue("ioc")
+    directory = tmp_path_factory.mktemp("minute-old-session")
+    env = {**os.environ, "BEAMLINE_DATABROKER_DIR": str(directory / "db"), "PATH": "/usr/bin:/bin"}
+    env.pop("EPICS_CA_REPEATER_PORT", None)
+    code = ("import time\nfrom beamline.session import make_session\n"
+            "s = make_session('BL:', live=False, timeout=10)\nprint(s['I'].get(), flush=True)\ntime.sleep(62)\n")
+    with open(directory / "stdout", "w") as stdout, open(directory / "stderr", "w") as stderr:
+        proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=stdout, stderr=stderr,
+                                cwd=Path(__file__).resolve().parents[1])
+    proc.stdout_path, proc.stderr_path = directory / "stdout", directory / "stderr"
+    yield proc
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
 
 
 @pytest.fixture(scope="session")

@@ -244,14 +244,11 @@ def test_prune_removes_old_runs_with_their_images_and_keeps_the_rest(tmp_path):
     assert not list(runs.glob("*.msgpack")) and not any(images.rglob("*.tiff"))
 
 
-def test_no_repeater_message_a_minute_into_a_session(ioc, tmp_path):
-    """libca complains ~50 s in (10 s + 50 tries at 1 s) when no repeater confirms its registration."""
-    env = {**os.environ, "BEAMLINE_DATABROKER_DIR": str(tmp_path / "db"), "PATH": "/usr/bin:/bin"}
-    env.pop("EPICS_CA_REPEATER_PORT", None)
-    code = ("import time\nfrom beamline.session import make_session\n"
-            "s = make_session('BL:', live=False, timeout=10)\nprint(s['I'].get(), flush=True)\ntime.sleep(62)\n")
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
-                          cwd=ROOT)
-    assert proc.returncode == 0, proc.stderr
-    assert "repeater" not in proc.stderr.lower(), proc.stderr
-    assert float(proc.stdout.split()[0]) > 0
+def test_no_repeater_message_a_minute_into_a_session(minute_old_session):
+    """libca complains ~50 s in (10 s + 50 tries at 1 s) when no repeater confirms its registration.
+    The session process started with the run (conftest's ``minute_old_session``)."""
+    minute_old_session.wait(timeout=120)
+    stdout, stderr = minute_old_session.stdout_path.read_text(), minute_old_session.stderr_path.read_text()
+    assert minute_old_session.returncode == 0, stderr
+    assert "repeater" not in stderr.lower(), stderr
+    assert float(stdout.split()[0]) > 0
