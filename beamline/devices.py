@@ -50,8 +50,10 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 import threading
 import time
+import warnings
 
 import numpy as np
 from ophyd import Component as Cpt
@@ -64,16 +66,34 @@ from ophyd.device import Component, Device, FormattedComponent, Staged
 from ophyd.signal import DEFAULT_WRITE_TIMEOUT, EpicsSignalBase, Signal
 from ophyd.status import wait as status_wait
 from ophyd.utils import InvalidState, LimitError
+from ophyd.utils.errors import StatusTimeoutError
 
 from .refusals import PutRefused, Refusal, reason, watch
 
-__all__ = ["BeamlineMotor", "DotCamera", "IOCDisconnected", "PutRefused", "fail_fast_puts", "make_devices"]
+__all__ = ["AnotherClient", "BeamlineMotor", "DotCamera", "FrameTimeout", "IOCDisconnected", "IOCNotAnswering",
+           "PutRefused", "SettingsNotRestored", "fail_fast_puts", "make_devices"]
 
 logger = logging.getLogger(__name__)
 
 
 class IOCDisconnected(ConnectionError):
     """The IOC stopped answering (its channels disconnected) while an operation waited for it."""
+
+
+class FrameTimeout(StatusTimeoutError):
+    """A frame did not finish within the trigger timeout (the IOC still answers reads)."""
+
+
+class IOCNotAnswering(FrameTimeout):
+    """A frame did not finish within the trigger timeout and the IOC answers nothing (hung, frozen)."""
+
+
+class AnotherClient(RuntimeError):
+    """The camera's frame is not the one this run's datum names: another client is driving the camera."""
+
+
+class SettingsNotRestored(UserWarning):
+    """Unstaging could not put some of the camera's settings back as they were before staging."""
 
 
 class RefusalAware:
@@ -168,6 +188,24 @@ def _forget_staging(device: Device) -> None:
         _forget_staging(getattr(device, attr))
 
 
+def _staged_devices(device: Device) -> list[Device]:
+    """``device`` and its sub-devices in the order ophyd's ``Device.unstage`` restores them:
+    each device's children (last first) before the device itself."""
+    order = []
+    for attr in device._sub_devices[::-1]:
+        order.extend(_staged_devices(getattr(device, attr)))
+    order.append(device)
+    return order
+
+
+def _cached(signal) -> object:
+    """The signal's last known value, without asking the IOC (None if there is none)."""
+    try:
+        return signal.get(use_monitor=True, timeout=0.2)
+    except Exception:
+        return None
+
+
 # The signals read on every frame are monitored rather than fetched: each fetch is a CA
 # round trip while the IOC is busy finishing the frame. The IOC updates them before Acquire
 # drops, and CA keeps a circuit's updates in order, so the monitored value is the frame's
@@ -190,9 +228,10 @@ class DetectorError(RuntimeError):
 
 
 class DotStats(StatsPlugin):
-    """``Stats1:`` with its total (the hinted reading) monitored."""
+    """``Stats1:`` with its total (the hinted reading) and the frame's unique id monitored."""
 
     total = Cpt(EpicsSignalRO, "Total_RBV", auto_monitor=True)
+    unique_id = Cpt(EpicsSignalRO, "UniqueId_RBV", auto_monitor=True)
 
 
 class DotTIFF(TIFFPlugin, FileStoreTIFFIterativeWrite):
@@ -202,6 +241,22 @@ class DotTIFF(TIFFPlugin, FileStoreTIFFIterativeWrite):
     create_directory = Cpt(EpicsSignalWithRBV, "CreateDirectory", kind="config")
     write_status = Cpt(EpicsSignalRO, "WriteStatus", string=True, kind="omitted", auto_monitor=True)
     write_message = Cpt(EpicsSignalRO, "WriteMessage", string=True, kind="omitted", auto_monitor=True)
+    # What identifies the frame just saved: its file and its NDArray unique id.
+    full_file_name = Cpt(EpicsSignalRO, "FullFileName_RBV", string=True, kind="config", auto_monitor=True)
+    unique_id = Cpt(EpicsSignalRO, "UniqueId_RBV", auto_monitor=True)
+
+    resource: dict | None = None  # this staging's Resource document
+
+    def _generate_resource(self, resource_kwargs):
+        super()._generate_resource(resource_kwargs)
+        self.resource = self._asset_docs_cache[-1][1]
+
+    def datum_file(self, point_number: int) -> str:
+        """The file the handler reads for ``point_number``'s last frame (the Resource's template)."""
+        resource, kwargs = self.resource, self.resource["resource_kwargs"]
+        directory = os.path.join(resource["root"], resource["resource_path"], "")
+        fpp = int(kwargs["frame_per_point"])
+        return kwargs["template"] % (directory, kwargs["filename"], (point_number + 1) * fpp - 1)
 
     def stage(self):
         # ophyd puts FilePath before applying stage_sigs; let the IOC create the missing
@@ -217,7 +272,10 @@ class DotCamera(SingleTrigger, DetectorBase):
 
     ``trigger()`` returns a status that fails, rather than waiting forever, when the IOC
     goes away (:class:`IOCDisconnected`, at once) or does not finish the frame within
-    :meth:`trigger_timeout` seconds (``StatusTimeoutError``).
+    :meth:`trigger_timeout` seconds (:class:`IOCNotAnswering` if the IOC answers nothing
+    either, else :class:`FrameTimeout`; both are ophyd's ``StatusTimeoutError``); and fails
+    with :class:`AnotherClient` when the frame the IOC reports is not the one the run's
+    datum names (see :meth:`_foreign_frame`).
     """
 
     cam = Cpt(DotCam, "cam1:")
@@ -228,6 +286,10 @@ class DotCamera(SingleTrigger, DetectorBase):
 
     #: Seconds allowed on top of twice the acquisition's expected length (see trigger_timeout).
     trigger_timeout_margin = 10.0
+    #: Seconds unstage may spend putting the settings back (each put: at most 2 s of it).
+    unstage_timeout = 5.0
+    #: Seconds a read may take before the IOC counts as not answering.
+    answer_timeout = 1.0
 
     def __init__(self, *args, write_path_template: str, image_name: str = "dot_img", **kwargs) -> None:
         super().__init__(*args, image_name=image_name, **kwargs)
@@ -245,6 +307,14 @@ class DotCamera(SingleTrigger, DetectorBase):
         self._connection_cid: int | None = None
         self._state_cid: int | None = None
         self._staged_timeout: float | None = None
+        self._reset_identity()
+
+    def _reset_identity(self) -> None:
+        self._points = 0  # triggers since staging: the next datum's point_number
+        self._last_uid: int | None = None  # TIFF1:UniqueId_RBV of this run's last frame
+        self._last_counter: int | None = None  # cam1:ArrayCounter_RBV after it
+        self._frame_uid: int | None = None  # the unique id the last trigger's frame was checked to have
+        self._expected: dict | None = None  # what the pending frame must look like
 
     def make_data_key(self) -> dict:
         key = super().make_data_key()
@@ -263,6 +333,7 @@ class DotCamera(SingleTrigger, DetectorBase):
         return 2.0 * per_image * max(1, cam.num_images.get()) + self.trigger_timeout_margin
 
     def stage(self):
+        self._reset_identity()
         self._connection_cid = self._acquisition_signal.subscribe(self._acquire_connection, event_type="meta",
                                                                   run=False)
         self._state_cid = self.cam.detector_state.subscribe(self._state_changed, run=False)
@@ -283,7 +354,8 @@ class DotCamera(SingleTrigger, DetectorBase):
             self._abandon_staging()
             return [self]
         try:
-            return super().unstage()
+            self._restore_settings()
+            return super().unstage()  # nothing left to put back: ophyd's bookkeeping only
         except (TimeoutError, ConnectionError) as exc:
             # The IOC stopped answering (hung, or went away meanwhile). The run's own error
             # (a trigger that timed out, say) is what the user needs to see, not this one.
@@ -296,6 +368,51 @@ class DotCamera(SingleTrigger, DetectorBase):
         finally:
             self._unwatch_connection()
             self._staged_timeout = None
+            self._reset_identity()
+
+    def _answers(self) -> bool:
+        """True if the IOC answers a read of Acquire within :attr:`answer_timeout` seconds."""
+        try:
+            self._acquisition_signal.get(use_monitor=False, timeout=self.answer_timeout)
+        except Exception:
+            return False
+        return True
+
+    def _restore_settings(self) -> None:
+        """Put back what staging changed (as ophyd's ``Device.unstage``: children first, each
+        in reverse order), each put bounded, all within :attr:`unstage_timeout` seconds.
+
+        A setting that is refused, or does not read back as put (another client changed it),
+        is skipped, not waited on; if the IOC stops answering the rest are not tried. Those
+        not put back are named in a :class:`SettingsNotRestored` warning (and the log).
+        """
+        deadline = time.monotonic() + self.unstage_timeout
+        silent = not self._answers()
+        failed: list[str] = []
+        for device in _staged_devices(self):
+            for sig, value in reversed(list(device._original_vals.items())):
+                pvname = getattr(sig, "setpoint_pvname", None) or getattr(sig, "pvname", sig.name)
+                left = deadline - time.monotonic()
+                if silent or left <= 0:
+                    failed.append(f"{pvname} (to {value!r}: not tried)")
+                else:
+                    wait = min(2.0, left)
+                    try:
+                        sig.set(value, timeout=wait).wait(wait + 1.0)
+                    except Exception as exc:
+                        seen = _cached(sig)
+                        failed.append(f"{pvname} (to {value!r}, reads {seen!r}: {type(exc).__name__})")
+                        if isinstance(exc, TimeoutError) and not self._answers():
+                            silent = True
+                device._original_vals.pop(sig)
+        if failed:
+            why = (f"the IOC stopped answering (no reply from {self._acquisition_signal.pvname} within "
+                   f"{self.answer_timeout:g} s)" if silent else
+                   "another client may be driving the camera")
+            message = (f"{self.name}: unstage could not restore {len(failed)} setting(s) within "
+                       f"{self.unstage_timeout:g} s ({why}): {', '.join(failed)}")
+            logger.warning("%s", message)
+            warnings.warn(SettingsNotRestored(message), stacklevel=3)
 
     def _abandon_staging(self) -> None:
         self._unwatch_connection()
@@ -321,11 +438,92 @@ class DotCamera(SingleTrigger, DetectorBase):
             raise RuntimeError(f"{self.name} is not staged: stage() it (bluesky plans do) before triggering")
         if not self._acquisition_signal.connected:
             raise IOCDisconnected(f"{self.name}: not connected to the IOC ({self._acquisition_signal.pvname})")
-        status = self._status_type(self, timeout=self._staged_timeout or self.trigger_timeout())
+        timeout = self._staged_timeout or self.trigger_timeout()
+        self._expected = self._expect_frame()
+        status = self._status_type(self)
         self._status = status
+        # ophyd's own status timeout says only that it timed out: this one says why.
+        timer = threading.Timer(timeout, self._timed_out, args=(status, timeout))
+        timer.daemon = True
+        status.add_callback(lambda st: timer.cancel())
+        timer.start()
         self._acquisition_signal.put(1, wait=False)
         self.generate_datum(self._image_name, time.time(), {})
+        self._points += 1
         return status
+
+    def _expect_frame(self) -> dict:
+        """What the IOC must report once this trigger's frame is done, read before Acquire is put.
+
+        Each frame advances the NDArray unique id and cam1's ArrayCounter by one (by NumImages
+        per trigger). Counted from this run's previous frame, so that a frame anyone else
+        took in between shows; the first frame counts from what the IOC reports now.
+        """
+        fpp = int(self.tiff.resource["resource_kwargs"]["frame_per_point"]) if self.tiff.resource else 1
+        uid = self._last_uid if self._last_uid is not None else self.tiff.unique_id.get()
+        counter = self._last_counter if self._last_counter is not None else self.cam.array_counter.get()
+        return {"point": self._points, "file": self.tiff.datum_file(self._points), "uid": uid + fpp,
+                "counter": counter + fpp}
+
+    def _foreign_frame(self) -> AnotherClient | None:
+        """An :class:`AnotherClient` error if the frame just done is not the one this trigger's datum names.
+
+        Checked, from the monitored values (the IOC posts them all before Acquire drops):
+        TIFF1's FullFileName_RBV is the datum's file; TIFF1's UniqueId_RBV and cam1's
+        ArrayCounter_RBV advanced by exactly one frame since this run's previous frame;
+        Stats1 (whose Total_RBV the event records) saw that same frame.
+        """
+        expected = self._expected
+        if expected is None:
+            return None
+        tiff_uid, stats_uid = self.tiff.unique_id.get(), self.stats1.unique_id.get()
+        checks = [
+            (self.tiff.full_file_name, expected["file"], self.tiff.full_file_name.get(),
+             f"the file datum {expected['point']} names"),
+            (self.tiff.unique_id, expected["uid"], tiff_uid, "this run's previous frame's + 1"),
+            (self.cam.array_counter, expected["counter"], self.cam.array_counter.get(),
+             "this run's previous frame's + 1"),
+            (self.stats1.unique_id, tiff_uid, stats_uid, "the frame TIFF1 saved"),
+        ]
+        for signal, want, seen, what in checks:
+            if seen != want:
+                return AnotherClient(f"{self.name}: another client is driving the camera: {signal.pvname} is {seen!r}, "
+                                     f"expected {want!r} ({what}); this run's frame is not the one its datum "
+                                     f"names")
+        self._last_uid, self._last_counter, self._frame_uid = tiff_uid, expected["counter"], tiff_uid
+        return None
+
+    def read(self):
+        reading = super().read()
+        # Stats1's total (read just now) must still be of the frame the trigger checked: its
+        # unique id is posted before its total, so a later frame would show here.
+        if self._frame_uid is not None and self._staged == Staged.yes:
+            seen = self.stats1.unique_id.get()
+            if seen != self._frame_uid:
+                raise AnotherClient(f"{self.name}: another client is driving the camera: "
+                                    f"{self.stats1.unique_id.pvname} is {seen!r}, expected {self._frame_uid!r} "
+                                    f"(the frame this run's trigger saved) when reading {self.stats1.total.pvname}")
+        return reading
+
+    def _timed_out(self, status, timeout: float) -> None:
+        if status.done:
+            return
+        pvname = self._acquisition_signal.pvname
+        if self._answers():
+            error = FrameTimeout(f"{self.name}: the frame did not finish within {timeout:.3g} s "
+                                 f"({self.name}.trigger_timeout()); the IOC answers, {pvname} reads "
+                                 f"{_cached(self._acquisition_signal)!r}")
+        else:
+            error = IOCNotAnswering(f"{self.name}: the IOC stopped answering: no reply from {pvname} within "
+                                    f"{self.answer_timeout:g} s, and the frame did not finish within {timeout:.3g} s "
+                                    f"({self.name}.trigger_timeout())")
+        with self._status_lock:
+            if self._status is status:
+                self._status = None
+        try:
+            status.set_exception(error)
+        except InvalidState:  # finished meanwhile
+            pass
 
     def _take_status(self):
         with self._status_lock:
@@ -350,10 +548,10 @@ class DotCamera(SingleTrigger, DetectorBase):
         status = self._take_status()
         if status is None or status.done:  # failed already (timeout, disconnection)
             return
-        # The IOC sets WriteStatus and DetectorState_RBV before Acquire drops, so this reads
-        # this frame's outcome.
+        # The IOC sets WriteStatus, DetectorState_RBV, the file name and the unique ids before
+        # Acquire drops, so this reads this frame's outcome.
         try:
-            failure = self._failure()
+            failure = self._failure() or self._foreign_frame()
             if failure is not None:
                 status.set_exception(failure)
             else:
