@@ -66,7 +66,6 @@ from ophyd.device import Component, Device, FormattedComponent, Staged
 from ophyd.signal import DEFAULT_WRITE_TIMEOUT, EpicsSignalBase, Signal
 from ophyd.status import wait as status_wait
 from ophyd.utils import InvalidState, LimitError
-from ophyd.utils.errors import StatusTimeoutError
 
 from .refusals import PutRefused, Refusal, reason, watch
 
@@ -80,8 +79,11 @@ class IOCDisconnected(ConnectionError):
     """The IOC stopped answering (its channels disconnected) while an operation waited for it."""
 
 
-class FrameTimeout(StatusTimeoutError):
-    """A frame did not finish within the trigger timeout (the IOC still answers reads)."""
+class FrameTimeout(TimeoutError):
+    """A frame did not finish within the trigger timeout (the IOC still answers reads).
+
+    A plain ``TimeoutError``: ophyd reserves its ``StatusTimeoutError`` for a status's own timeout.
+    """
 
 
 class IOCNotAnswering(FrameTimeout):
@@ -273,7 +275,7 @@ class DotCamera(SingleTrigger, DetectorBase):
     ``trigger()`` returns a status that fails, rather than waiting forever, when the IOC
     goes away (:class:`IOCDisconnected`, at once) or does not finish the frame within
     :meth:`trigger_timeout` seconds (:class:`IOCNotAnswering` if the IOC answers nothing
-    either, else :class:`FrameTimeout`; both are ophyd's ``StatusTimeoutError``); and fails
+    either, else :class:`FrameTimeout`; both are ``TimeoutError``); and fails
     with :class:`AnotherClient` when the frame the IOC reports is not the one the run's
     datum names (see :meth:`_foreign_frame`).
     """

@@ -32,6 +32,14 @@ stop, descriptor, resource and datum documents are still ``DeprecatedDoct``. Ite
 then holds the frame being yielded and the one the caller still has: 2 frames.
 ``h.table(fill=True)`` holds all of them, as a table of them must.
 
+A run file holds its documents in order, each flushed to disk as it comes. While its
+writer has it open the file is locked (``flock``); a file with no stop document that no
+writer holds was cut off (the disk filled up, the process was killed): it reads as a run
+with exit status ``'fail'`` (a stop document made up from what the file holds), in this
+process and in any other. A write that fails (``ENOSPC``: the disk is full) raises a
+:class:`RunStoreError` naming the directory, leaves the documents written before it
+readable, and the catalog is reloaded at once, so ``db[-1]`` is that run here too.
+
 ``h.data(field)`` returns a :class:`Column`: an iterator, lazy like databroker's
 generator (``next`` reads one frame), that also supports indexing. numpy 2 refuses to
 ``np.stack`` a generator ("arrays to stack must be passed as a sequence"), and the
@@ -41,18 +49,25 @@ tutorial stacks ``h.data('dot_img')`` directly; numpy accepts any iterable with
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import glob
 import itertools
 import os
+import uuid
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
 import databroker.v1
+import msgpack
+import msgpack_numpy
 import numpy as np
-from databroker._drivers.msgpack import BlueskyMsgpackCatalog
+from databroker._drivers.msgpack import UNPACK_OPTIONS, BlueskyMsgpackCatalog
 from databroker.core import discover_handlers
 from databroker.utils import ALL, wrap_in_deprecated_doct
-from event_model import DataNotAccessible
+from event_model import DataNotAccessible, RunRouter
+from suitcase.msgpack import Serializer
 
 from beamline_shared.paths import default_data_root
 
@@ -88,10 +103,163 @@ def open_broker(directory: Path | str | None = None) -> Broker:
     handler_registry["AD_TIFF"] = AreaDetectorTiffHandler
     # The handlers are given to the catalog, not registered later with db.reg: each run's
     # Fillers copy the registry when the run is first opened, and the run is cached.
-    catalog = BlueskyMsgpackCatalog(f"{directory}/*.msgpack", name="beamline", handler_registry=handler_registry)
+    catalog = RunFileCatalog(f"{directory}/*.msgpack", name="beamline", handler_registry=handler_registry)
     broker = Broker(catalog)
     broker.directory = directory
     return broker
+
+
+class RunStoreError(OSError):
+    """A run's documents could not be written to the store (the disk is full, say); ``errno`` is the OS's."""
+
+
+class RunFileWriter(Serializer):
+    """suitcase-msgpack's Serializer that locks its run file while writing and writes each document at once.
+
+    A write that fails closes the file (what was flushed stays readable) and raises
+    :class:`RunStoreError` naming the directory; the run's later documents are dropped.
+    """
+
+    def __init__(self, directory: Path | str) -> None:
+        super().__init__(str(directory))
+        self.directory = Path(directory)
+        self.path: Path | None = None
+        self._file = None
+        self.failed = False
+
+    def start(self, doc):
+        self.path = self.directory / f"{self._file_prefix.format(start=doc)}.msgpack"
+        try:
+            # Unbuffered: each document goes to the file as it comes, and a failed write leaves
+            # nothing queued that a later close would try (and fail) to write again.
+            self._file = open(self.path, "xb", buffering=0)  # noqa: SIM115 (closed by stop or a failure)
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX)
+        except OSError as exc:
+            self._fail(exc, "start")
+        self._write("start", doc)
+
+    def descriptor(self, doc):
+        self._write("descriptor", doc)
+
+    def event_page(self, doc):
+        self._write("event_page", doc)
+
+    def datum_page(self, doc):
+        self._write("datum_page", doc)
+
+    def resource(self, doc):
+        self._write("resource", doc)
+
+    def stop(self, doc):
+        self._write("stop", doc)
+        self.close()
+
+    def close(self) -> None:
+        if self._file is not None:
+            file, self._file = self._file, None
+            file.close()  # and with it the lock
+
+    def _write(self, name: str, doc: dict) -> None:
+        if self.failed:
+            return
+        data = memoryview(msgpack.packb((name, doc), default=msgpack_numpy.encode, use_bin_type=True))
+        try:
+            while data:
+                data = data[self._file.write(data):]  # a write may take part of it (the disk filled up)
+        except OSError as exc:
+            self._fail(exc, name)
+
+    def _fail(self, exc: OSError, name: str) -> None:
+        self.failed = True
+        self.close()  # what did reach the file stays; the lock goes with the file
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+        what = f"{self.directory} is full" if full else f"cannot write in {self.directory}"
+        raise RunStoreError(exc.errno, f"{exc.strerror or exc}: {what}; the run's {name} document and those after "
+                                       f"it are not stored ({self.path.name if self.path else 'no run file'}: the "
+                                       f"documents written before stay readable, the run reads as failed)") from exc
+
+
+def _writer_holds(filename: str) -> bool:
+    """True if a writer (in any process) has the run file open and locked."""
+    try:
+        with open(filename, "rb") as file:
+            try:
+                fcntl.flock(file.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(file.fileno(), fcntl.LOCK_UN)
+    except FileNotFoundError:
+        return False
+    return False
+
+
+def _read_run_file(filename: str):
+    """The documents of a run file, stopping at a cut-off last document."""
+    with open(filename, "rb") as file:
+        yield from msgpack.Unpacker(file, **UNPACK_OPTIONS)
+
+
+def _run_documents(filename: str, stop: dict | None = None):
+    """A run file's documents, then ``stop`` (the one made up for a cut-off file) if given."""
+    yield from _read_run_file(filename)
+    if stop is not None:
+        yield "stop", stop
+
+
+def cut_off_stop(filename: str, start: dict, documents) -> dict:
+    """The stop document of a run whose file ends without one: exit status 'fail', the events it holds.
+
+    Every process makes the same one from the same file (its uid derives from the start's).
+    """
+    streams: dict[str, str] = {}
+    counts: dict[str, int] = {}
+    for name, doc in documents:
+        if name == "descriptor":
+            streams[doc["uid"]] = doc.get("name", "primary")
+        elif name in ("event_page", "event"):
+            stream = streams.get(doc["descriptor"], "primary")
+            counts[stream] = counts.get(stream, 0) + (len(doc["seq_num"]) if name == "event_page" else 1)
+    return {
+        "uid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"beamline-sim/cut-off/{start['uid']}")),
+        "run_start": start["uid"],
+        "time": os.path.getmtime(filename),
+        "exit_status": "fail",
+        "reason": f"the run file {os.path.basename(filename)} ends without a stop document: the run was cut off "
+                  f"(its writer stopped before the end: disk full, killed, crashed)",
+        "num_events": counts,
+    }
+
+
+class RunFileCatalog(BlueskyMsgpackCatalog):
+    """databroker's msgpack catalog, with run files written by :class:`RunFileWriter`, where a
+    cut-off file (no stop document, no writer holding it) reads as a failed run."""
+
+    def _load(self):
+        for path in self.paths:
+            for filename in glob.glob(path):
+                mtime = os.path.getmtime(filename)
+                if mtime == self._filename_to_mtime.get(filename):
+                    continue  # unchanged since it was loaded (and not being written then)
+                in_progress = _writer_holds(filename)
+                documents = _read_run_file(filename)
+                try:
+                    name, start = next(documents)
+                except StopIteration:
+                    continue  # empty: being created now, or nothing could be written
+                if name != "start":
+                    continue
+                stop = next((doc for name, doc in documents if name == "stop"), None)
+                made_up = None
+                if stop is None and not in_progress:
+                    stop = made_up = cut_off_stop(filename, start, _read_run_file(filename))
+                if not in_progress:
+                    self._filename_to_mtime[filename] = mtime
+                self.upsert(start, stop, _run_documents, (filename,), {"stop": made_up})
+
+    def _get_serializer(self):
+        "Used by v1.Broker.insert: one locked, flushed msgpack file per run in this catalog's directory."
+        directory = os.path.dirname(self.paths[0])
+        return RunRouter([lambda name, doc: ([RunFileWriter(directory)], [])])
 
 
 def _prepare(name: str, doc: dict) -> dict:
@@ -204,6 +372,15 @@ class Broker(databroker.v1.Broker):
     def __init__(self, catalog, **kwargs):
         super().__init__(catalog, **kwargs)
         self.prepare_hook = _prepare
+
+    def insert(self, name: str, doc: dict) -> None:
+        """Store a document (``RE.subscribe(db.insert)``); a failed write raises :class:`RunStoreError`
+        naming the directory, and the run, cut off, reads as failed from then on."""
+        try:
+            super().insert(name, doc)
+        except RunStoreError:
+            self._catalog.force_reload()
+            raise
 
     def __getitem__(self, key):
         try:

@@ -20,9 +20,8 @@ from bluesky.suspenders import SuspendFloor
 from bluesky.utils import FailedStatus
 from caproto import AlarmSeverity, AlarmStatus
 from caproto.sync import client as sync
-from ophyd.utils import StatusTimeoutError
 
-from beamline.devices import DetectorError, MotorFault
+from beamline.devices import DetectorError, IOCNotAnswering, MotorFault
 
 from . import ca
 from .conftest import eventually
@@ -260,7 +259,10 @@ def test_frozen_ioc_fails_the_plan_in_bounded_time_and_answers_again(spawn_ioc, 
         RE(bp.count([dot], num=50, delay=0.1))
     failed_after = time.monotonic() - frozen[0]
     print(f"\nfrozen IOC: the plan failed {failed_after:.2f} s after sim:Freeze was put")
-    assert isinstance(info.value.__cause__ or info.value.args[0].exception(), StatusTimeoutError)
+    error = info.value.__cause__ or info.value.args[0].exception()
+    # The message says the IOC stopped answering, and which PV did not answer.
+    assert isinstance(error, IOCNotAnswering) and isinstance(error, TimeoutError), repr(error)
+    assert str(error).startswith(f"dot: the IOC stopped answering: no reply from {p}dot:cam1:Acquire"), str(error)
     # The trigger timed out (2.4 s) and unstaging gave up (ophyd's read timeouts): bounded,
     # and sooner than the freeze ends.
     assert failed_after < 7.5, failed_after

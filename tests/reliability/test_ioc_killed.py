@@ -20,7 +20,7 @@ import pytest
 import tifffile
 from bluesky.utils import FailedStatus
 
-from beamline.devices import IOCDisconnected
+from beamline.devices import IOCDisconnected, IOCNotAnswering, SettingsNotRestored
 from ioc.physics import SENSOR_SHAPE
 
 from .. import ca
@@ -124,7 +124,7 @@ def test_hung_ioc_fails_the_run_after_the_trigger_timeout(spawn_ioc, tmp_path, m
     thread = threading.Thread(target=freeze, daemon=True)
     thread.start()
     try:
-        with pytest.raises(FailedStatus) as failure:
+        with pytest.raises(FailedStatus) as failure, pytest.warns(SettingsNotRestored) as unrestored:
             RE(bp.count([dot, ns["I"]], num=1000))
         failed = time.monotonic()
     finally:
@@ -132,9 +132,15 @@ def test_hung_ioc_fails_the_run_after_the_trigger_timeout(spawn_ioc, tmp_path, m
         thread.join(10)
     took = failed - frozen[0]
     header = ns["db"][-1]
-    print(f"\nhung IOC -> run failed {took:.1f} s after the IOC froze ({type(failure.value.__cause__).__name__}; "
-          f"trigger timeout {expected:.1f} s, then ophyd's 2 s read timeout in unstage)")
-    assert isinstance(failure.value.__cause__, TimeoutError)  # ophyd's StatusTimeoutError
+    error = failure.value.__cause__
+    unrestored = [w for w in unrestored if issubclass(w.category, SettingsNotRestored)]
+    print(f"\nhung IOC -> run failed {took:.1f} s after the IOC froze ({type(error).__name__}: {error}; "
+          f"trigger timeout {expected:.1f} s, then a 1 s probe, and unstage gave up after another: "
+          f"{unrestored[0].message})")
+    # The message says the IOC stopped answering, naming the PV that did not answer.
+    assert isinstance(error, IOCNotAnswering) and isinstance(error, TimeoutError), repr(error)
+    assert str(error).startswith("dot: the IOC stopped answering: no reply from BH:dot:cam1:Acquire"), str(error)
+    assert "the IOC stopped answering" in str(unrestored[0].message)
     assert header.stop["exit_status"] == "fail"
     assert expected - 0.5 < took < expected + 5
     assert header.stop["num_events"]["primary"] == len(n_events) and check_run_images(header) == len(n_events)
