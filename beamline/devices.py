@@ -25,23 +25,38 @@ killed, unplugged) or hangs:
   IOC refuses the put; a move to a target the IOC refuses fails the same way;
 
 * a trigger's status fails at once with :class:`IOCDisconnected` if the camera's
-  ``Acquire`` channel disconnects while the frame is pending, and otherwise fails with a
-  ``StatusTimeoutError`` after :meth:`DotCamera.trigger_timeout` seconds: twice the
-  acquisition's own length at time scale 1 (``max(AcquireTime x NumExposures,
-  AcquirePeriod) x NumImages``) plus ``DotCamera.trigger_timeout_margin`` (10 s);
+  ``Acquire`` channel disconnects while the frame is pending, and otherwise fails after
+  :meth:`DotCamera.trigger_timeout` seconds: twice the acquisition's own length at time
+  scale 1 (``max(AcquireTime x NumExposures, AcquirePeriod) x NumImages``) plus
+  ``DotCamera.trigger_timeout_margin`` (10 s), with :class:`IOCNotAnswering` ("the IOC
+  stopped answering", naming the PV) if a read of ``Acquire`` gets no reply within
+  ``DotCamera.answer_timeout`` (1 s) either, else :class:`FrameTimeout` (both ``TimeoutError``);
 * a motor move (:class:`BeamlineMotor`) fails the same way when the motor's ``.DMOV``
   disconnects, or after :meth:`BeamlineMotor.move_timeout` seconds: twice the move's
   time at ``.VELO``/``.ACCL`` plus ``BeamlineMotor.move_timeout_margin`` (10 s);
 * reading a disconnected signal raises after ophyd's connection timeout (1 s);
-* unstaging a camera whose IOC is gone or not answering forgets the staged state locally
-  (logging a warning) instead of raising, so the run's own error is the one reported and
-  the same objects stage again once the IOC is back: pyepics reconnects every channel by
-  itself when an IOC answers again on that prefix (libca looks for channels lost with
-  their server every 10 s, so that takes up to ~10 s after the IOC died).
+* unstaging puts each staged setting back with a bounded wait (2 s each, all within
+  ``DotCamera.unstage_timeout``, 5 s); a setting refused, or read back otherwise (another
+  client changed it), is skipped, and when the IOC is gone or not answering nothing more
+  is tried; the settings not put back are named in a :class:`SettingsNotRestored`
+  warning (and the session log) instead of an exception, so the run's own error is the one
+  reported and the same objects stage again once the IOC is back: pyepics reconnects every
+  channel by itself when an IOC answers again on that prefix (libca looks for channels
+  lost with their server every 10 s, so that takes up to ~10 s after the IOC died).
+
+Two clients may drive one camera (a real areaDetector lets them): each stages its own file
+name, and one's Acquire may take the other's frame. So each trigger checks that the frame
+the IOC reports is the one its datum names: TIFF1's ``FullFileName_RBV`` is the datum's
+file, TIFF1's ``UniqueId_RBV`` and cam1's ``ArrayCounter_RBV`` advanced by exactly one frame
+since the run's previous one, Stats1's ``UniqueId_RBV`` is the same frame's (and still is
+when its total is read). Otherwise the trigger (or the read) fails with
+:class:`AnotherClient`, "another client is driving the camera", naming the PV, what it
+reads and what was expected: a run that ends ``success`` holds only its own frames.
 
 So a bluesky run fails (exit_status ``'fail'``, its stop document written, every event
-taken before the failure kept) within a second of the IOC dying, and, if the IOC hangs, within the trigger timeout plus up to 2 s while unstaging gives up
-(ophyd's read timeout). The timeouts assume the IOC runs at least as fast as real time;
+taken before the failure kept) within a second of the IOC dying, and, if the IOC hangs,
+within the trigger timeout plus about 2 s (a 1 s read that gets no reply when the trigger
+times out, another when unstaging starts). The timeouts assume the IOC runs at least as fast as real time;
 an IOC run slower (``--time-scale`` below 1) needs a proportionally larger margin, e.g.
 ``dot.trigger_timeout_margin = 60``.
 """
@@ -390,20 +405,20 @@ class DotCamera(SingleTrigger, DetectorBase):
         """
         deadline = time.monotonic() + self.unstage_timeout
         silent = not self._answers()
-        failed: list[str] = []
+        failed: dict[str, str] = {}  # PV -> what happened (a signal several plugins staged, once)
         for device in _staged_devices(self):
             for sig, value in reversed(list(device._original_vals.items())):
                 pvname = getattr(sig, "setpoint_pvname", None) or getattr(sig, "pvname", sig.name)
                 left = deadline - time.monotonic()
                 if silent or left <= 0:
-                    failed.append(f"{pvname} (to {value!r}: not tried)")
+                    failed.setdefault(pvname, f"{pvname} (to {value!r}: not tried)")
                 else:
                     wait = min(2.0, left)
                     try:
                         sig.set(value, timeout=wait).wait(wait + 1.0)
                     except Exception as exc:
                         seen = _cached(sig)
-                        failed.append(f"{pvname} (to {value!r}, reads {seen!r}: {type(exc).__name__})")
+                        failed[pvname] = f"{pvname} (to {value!r}, reads {seen!r}: {type(exc).__name__})"
                         if isinstance(exc, TimeoutError) and not self._answers():
                             silent = True
                 device._original_vals.pop(sig)
@@ -412,7 +427,7 @@ class DotCamera(SingleTrigger, DetectorBase):
                    f"{self.answer_timeout:g} s)" if silent else
                    "another client may be driving the camera")
             message = (f"{self.name}: unstage could not restore {len(failed)} setting(s) within "
-                       f"{self.unstage_timeout:g} s ({why}): {', '.join(failed)}")
+                       f"{self.unstage_timeout:g} s ({why}): {', '.join(failed.values())}")
             logger.warning("%s", message)
             warnings.warn(SettingsNotRestored(message), stacklevel=3)
 
