@@ -269,9 +269,13 @@ class DotTIFF(TIFFPlugin, FileStoreTIFFIterativeWrite):
         self.resource = self._asset_docs_cache[-1][1]
 
     def datum_file(self, point_number: int) -> str:
-        """The file the handler reads for ``point_number``'s last frame (the Resource's template)."""
+        """The file the handler reads for ``point_number``'s last frame (the Resource's template),
+        as the IOC names it (its FilePath, if the client reads the files elsewhere)."""
         resource, kwargs = self.resource, self.resource["resource_kwargs"]
-        directory = os.path.join(resource["root"], resource["resource_path"], "")
+        if self._read_path_template is None:
+            directory = os.path.join(resource["root"], resource["resource_path"], "")
+        else:
+            directory = os.path.join(self.file_path.get(), "")
         fpp = int(kwargs["frame_per_point"])
         return kwargs["template"] % (directory, kwargs["filename"], (point_number + 1) * fpp - 1)
 
