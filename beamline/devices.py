@@ -360,6 +360,14 @@ class DotCamera(SingleTrigger, DetectorBase):
         self._state_cid = self.cam.detector_state.subscribe(self._state_changed, run=False)
         try:
             staged = super().stage()
+        except TimeoutError as exc:
+            self._unwatch_connection()
+            if not self._answers():
+                raise
+            # A setting that never read back as put, from an IOC that answers: another
+            # client put its own (two sessions staging at once each put their FileName).
+            raise AnotherClient(f"{self.name}: could not stage: another client is driving the camera (or the IOC "
+                                f"keeps another value): {exc}") from exc
         except Exception:
             self._unwatch_connection()
             raise
