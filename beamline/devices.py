@@ -327,6 +327,7 @@ class DotCamera(SingleTrigger, DetectorBase):
         self._status_lock = threading.Lock()
         self._connection_cid: int | None = None
         self._state_cid: int | None = None
+        self._counter_cid: int | None = None
         self._staged_timeout: float | None = None
         self._reset_identity()
 
@@ -358,6 +359,7 @@ class DotCamera(SingleTrigger, DetectorBase):
         self._connection_cid = self._acquisition_signal.subscribe(self._acquire_connection, event_type="meta",
                                                                   run=False)
         self._state_cid = self.cam.detector_state.subscribe(self._state_changed, run=False)
+        self._counter_cid = self.cam.array_counter.subscribe(self._counter_changed, run=False)
         try:
             staged = super().stage()
         except TimeoutError as exc:
@@ -461,6 +463,9 @@ class DotCamera(SingleTrigger, DetectorBase):
         if self._state_cid is not None:
             self.cam.detector_state.unsubscribe(self._state_cid)
             self._state_cid = None
+        if self._counter_cid is not None:
+            self.cam.array_counter.unsubscribe(self._counter_cid)
+            self._counter_cid = None
 
     def trigger(self):
         if self._staged != Staged.yes:
@@ -600,6 +605,23 @@ class DotCamera(SingleTrigger, DetectorBase):
         if self.cam.detector_state.get() == DETECTOR_STATE_ERROR:
             return DetectorError(f"{self.name}: the camera reports an error: {self.cam.status_message.get()}")
         return None
+
+    def _counter_changed(self, value=None, **kwargs) -> None:
+        # More frames than this trigger asked for while it waits (another client's frame, or
+        # its settings: ImageMode Continuous never drops Acquire): fail now, not at the timeout.
+        expected = self._expected
+        if self._status is None or expected is None or value is None or value <= expected["counter"]:
+            return
+        status = self._take_status()
+        if status is None or status.done:
+            return
+        try:
+            status.set_exception(AnotherClient(
+                f"{self.name}: another client is driving the camera: {self.cam.array_counter.pvname} is {value!r}, "
+                f"expected {expected['counter']!r} (this run's previous frame's + 1): the camera took frames this "
+                f"trigger did not ask for"))
+        except InvalidState:
+            pass
 
     def _state_changed(self, value=None, **kwargs) -> None:
         # An error while the frame is pending (a stalled readout keeps Acquire at 1): fail
