@@ -32,7 +32,8 @@ stop, descriptor, resource and datum documents are still ``DeprecatedDoct``. Ite
 then holds the frame being yielded and the one the caller still has: 2 frames.
 ``h.table(fill=True)`` holds all of them, as a table of them must.
 
-A run file holds its documents in order, each flushed to disk as it comes. While its
+A run file holds its documents in order, each written to the file as it comes (nothing
+waits in a buffer of the process). While its
 writer has it open the file is locked (``flock``); a file with no stop document that no
 writer holds was cut off (the disk filled up, the process was killed): it reads as a run
 with exit status ``'fail'`` (a stop document made up from what the file holds), in this
@@ -116,7 +117,7 @@ class RunStoreError(OSError):
 class RunFileWriter(Serializer):
     """suitcase-msgpack's Serializer that locks its run file while writing and writes each document at once.
 
-    A write that fails closes the file (what was flushed stays readable) and raises
+    A write that fails closes the file (what was written stays readable) and raises
     :class:`RunStoreError` naming the directory; the run's later documents are dropped.
     """
 
@@ -172,6 +173,8 @@ class RunFileWriter(Serializer):
     def _fail(self, exc: OSError, name: str) -> None:
         self.failed = True
         self.close()  # what did reach the file stays; the lock goes with the file
+        if name == "start" and self.path is not None and self.path.exists():
+            self.path.unlink()  # not even the start document fitted: no run to read
         full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
         what = f"{self.directory} is full" if full else f"cannot write in {self.directory}"
         raise RunStoreError(exc.errno, f"{exc.strerror or exc}: {what}; the run's {name} document and those after "
@@ -257,7 +260,7 @@ class RunFileCatalog(BlueskyMsgpackCatalog):
                 self.upsert(start, stop, _run_documents, (filename,), {"stop": made_up})
 
     def _get_serializer(self):
-        "Used by v1.Broker.insert: one locked, flushed msgpack file per run in this catalog's directory."
+        "Used by v1.Broker.insert: one locked msgpack file per run in this catalog's directory."
         directory = os.path.dirname(self.paths[0])
         return RunRouter([lambda name, doc: ([RunFileWriter(directory)], [])])
 
