@@ -158,4 +158,6 @@ def test_two_clients_on_one_camera_never_succeed_with_frames_not_their_own(spawn
         span = f"{r['span'][0] % 100:.2f}-{r['span'][1] % 100:.2f} s" if r["span"] else "no run"
         print(f"  offset {r['offset']:.0f} s {r['directory'].name}: {span} {r['exit_status']}"
               f"{': ' + r['error'][:400] if r['error'] else ''}")
+        for warning in r["unrestored"]:
+            print(f"    unstage: {warning[:400]}")
     assert mislinked == 0
