@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 
 from .connection import apply_ca_environment
@@ -62,6 +63,27 @@ PREFIX = os.environ.get("BEAMLINE_PREFIX", "BL:")
 LIVE = os.environ.get("BEAMLINE_LIVE", "1") not in ("0", "no", "false", "off")
 
 
+class SessionLogHandler(logging.FileHandler):
+    """A FileHandler that, when it cannot write (the disk under the store is full), says so in
+    one line on stderr, once until a write succeeds again, instead of logging's traceback per
+    record. What it could not write stays in its buffer and goes out once there is room."""
+
+    _failing = False  # the last write failed
+    _failed_now = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._failed_now = False
+        super().emit(record)
+        if not self._failed_now:
+            self._failing = False
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 (logging's name)
+        self._failed_now = True
+        if not self._failing:
+            self._failing = True
+            sys.stderr.write(f"beamline: cannot write the session log {self.baseFilename}: {sys.exc_info()[1]}\n")
+
+
 def log_to_file(path: Path) -> None:
     """Send bluesky's and ophyd's log records (warnings and up) to ``path``, not to the terminal.
 
@@ -70,7 +92,7 @@ def log_to_file(path: Path) -> None:
     refused set once more from ophyd's set thread. The exception the user gets says it all.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(path)
+    handler = SessionLogHandler(path)
     handler.setLevel(logging.WARNING)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
     handler.beamline_session = True

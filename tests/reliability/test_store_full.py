@@ -5,7 +5,8 @@ only, as ``mount`` needs it; CI runs as root), filled up after the run's fifth e
 a user checks: the run fails with an error that names the full directory; the events
 stored before it are readable, images included; the run reads as failed (exit status
 ``'fail'``) in the same session's ``db[-1]`` and in a new process alike; once there is room
-again the same session stores the next run.
+again the same session stores the next run; the session log, in the same directory, says
+once that it cannot write instead of a traceback per record.
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ def fill_up(directory) -> None:
         os.close(fd)
 
 
-def test_full_run_store_fails_the_run_keeps_its_events_and_every_process_agrees(spawn_ioc, tmp_path, monkeypatch):
+def test_full_run_store_fails_the_run_keeps_its_events_and_every_process_agrees(spawn_ioc, tmp_path, monkeypatch,
+                                                                                  capfd):
     if not have_root():
         pytest.skip("filling a real file system needs root to mount a small tmpfs (CI runs as root)")
     from beamline.session import make_session
@@ -77,6 +79,10 @@ def test_full_run_store_fails_the_run_keeps_its_events_and_every_process_agrees(
             RE(bp.count([dot, ns["I"]], num=60))
         RE.unsubscribe(token)
         error = info.value
+        # The session log (in the same directory) says once that it cannot write, no traceback per record.
+        stderr = capfd.readouterr().err
+        assert "--- Logging error ---" not in stderr
+        assert stderr.count(f"beamline: cannot write the session log {store}/session.log") <= 1
         print(f"\nrun store full after {len(emitted)} events emitted: {type(error).__name__}: {error}")
         assert error.errno == errno.ENOSPC
         assert f"{store} is full" in str(error), str(error)
