@@ -17,17 +17,19 @@ import numpy as np
 from caproto import ChannelType
 from caproto.server import PVGroup, pvproperty
 from caproto.server import run as caproto_run
+from caproto.server.server import PvpropertyIntegerRO
 
 from ioc import ca_server
 
 
-def make_group(device: str, rows: int, cols: int) -> PVGroup:
+def make_group(device: str, rows: int, cols: int, stock: bool = False) -> PVGroup:
     rng = np.random.default_rng(0)
     frames = [rng.poisson(1000, rows * cols).astype(np.int32) for _ in range(2)]
 
     class Reference(PVGroup):
-        array_data = pvproperty(name="ArrayData", value=frames[0], dtype=ChannelType.LONG, max_length=rows * cols,
-                                read_only=True)
+        # Ours serves an image as the beamline IOC's image1:ArrayData does (EncodedOnce); --stock as caproto does.
+        array_data = pvproperty(name="ArrayData", value=frames[0], max_length=rows * cols, read_only=True,
+                                dtype=ChannelType.LONG if stock else ca_server.encoded_once(PvpropertyIntegerRO))
         post = pvproperty(name="Post", value=0, dtype=ChannelType.LONG)
         posts = pvproperty(name="Posts", value=0, dtype=ChannelType.LONG, read_only=True)
 
@@ -65,9 +67,10 @@ def make_group(device: str, rows: int, cols: int) -> PVGroup:
 
 def main(argv: list[str]) -> None:
     device, rows, cols = argv[0], int(argv[1]), int(argv[2])
-    group = make_group(device, rows, cols)
+    stock = "--stock" in argv
+    group = make_group(device, rows, cols, stock)
     print("caproto ready", flush=True)
-    serve = caproto_run if "--stock" in argv else ca_server.run
+    serve = caproto_run if stock else ca_server.run
     serve(group.pvdb, interfaces=["127.0.0.1"], log_pv_names=False)
 
 

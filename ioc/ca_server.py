@@ -63,6 +63,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import itertools
 import os
 import socket
 import time
@@ -94,11 +95,13 @@ COMMAND_BACKLOG = 16  # requests parsed but not yet processed, per circuit
 WRITES_IN_FLIGHT = 32  # puts in progress per circuit (a motor put with callback lasts the whole move)
 RECV_BYTES = 4096  # read at a time: what one turn of the request loop may have to parse (~170 puts)
 INLINE_WRITE = 0.01  # s: a put is processed before the next request unless it takes longer (a move)
-SEND_HIGH_WATER = 1 << 18  # bytes buffered in the transport before the sender waits for the client
+SEND_HIGH_WATER = 1 << 18  # bytes the socket has not taken before the sender waits for the client
+IOV_BATCH = 512  # buffers per sendmsg (Linux takes up to 1024)
 
 
 _WIRE_TYPES = {ChannelType(t): np.dtype(d) for t, d in type_map.items()}
 _ECA_NORMAL = ensure_eca_value(1)
+_NUMERIC = (ChannelType.INT, ChannelType.FLOAT, ChannelType.LONG, ChannelType.DOUBLE)
 
 
 def backlog(nbytes: int) -> int:
@@ -112,7 +115,26 @@ def _wire(buffer):
         return memoryview(np.ascontiguousarray(buffer).view(np.uint8)).cast("B")
     if isinstance(buffer, (bytes, bytearray)):
         return buffer
+    if isinstance(buffer, memoryview) and buffer.format == "B" and buffer.c_contiguous:
+        return buffer
     return bytes(buffer)  # a ctypes metadata struct, a memoryview of one
+
+
+def _gather(buffers, parts: list, small: list) -> int:
+    """Append ``buffers`` to ``parts`` for one ``sendmsg``: a large one as it is (after the small
+    ones before it, joined), small ones into ``small`` to be joined. Returns their size in bytes."""
+    nbytes = 0
+    for buffer in buffers:
+        part = _wire(buffer)
+        nbytes += len(part)
+        if len(part) >= LARGE:
+            if small:
+                parts.append(b"".join(small))
+                small.clear()
+            parts.append(part)
+        elif part:
+            small.append(part)
+    return nbytes
 
 
 class Encoded:
@@ -147,6 +169,58 @@ class Encoded:
         header = type(self.header).from_buffer_copy(self.header)
         header.parameter2 = subscriptionid
         return bytes(header)
+
+
+class EncodedOnce:
+    """A ChannelData mixin: a large array value is converted to the wire's type once per value
+    written, not once per get and post (caproto's ``_read`` converts, i.e. copies, it each time).
+
+    The converted array is kept until the next write, for each wire type asked for; gets and
+    monitor posts of the same value send that one copy (see ``Encoded.update``,
+    ``Circuit._read_notify``). Metadata (timestamp, alarm, limits) is read fresh each time.
+    """
+
+    _encoded: tuple | None = None  # (the value converted, {native type: its wire array})
+
+    async def write(self, *args, **kwargs):
+        self._encoded = None  # also when the same array object is written again, changed in place
+        return await super().write(*args, **kwargs)
+
+    async def _read(self, data_type):
+        value = self._data["value"]
+        if (not isinstance(value, np.ndarray) or value.nbytes < LARGE or data_type in _LongStringChannelType
+                or data_type in (ChannelType.STSACK_STRING, ChannelType.CLASS_NAME)):
+            return await super()._read(data_type)
+        native_to = ca.native_type(data_type)
+        if self.data_type not in _NUMERIC or native_to not in _NUMERIC:
+            return await super()._read(data_type)  # strings, enums, chars: caproto's conversions
+        cached = self._encoded
+        if cached is None or cached[0] is not value:
+            cached = self._encoded = (value, {})
+        values = cached[1].get(native_to)
+        if values is None:
+            values = np.ascontiguousarray(value).astype(_WIRE_TYPES[native_to])
+            values.flags.writeable = False  # shared by every get and post of this value
+            cached[1][native_to] = values
+        if data_type in ca.native_types:
+            return b"", values
+        metadata = ca.DBR_TYPES[data_type]()
+        self._read_metadata(metadata)
+        alarm = await self.alarm.read()
+        for field, _ in alarm._fields_:
+            if hasattr(metadata, field):
+                setattr(metadata, field, getattr(alarm, field))
+        return metadata, values
+
+
+_ENCODED_ONCE: dict[type, type] = {}
+
+
+def encoded_once(cls: type) -> type:
+    """``cls`` (a ChannelData class) with :class:`EncodedOnce`: for a pvproperty of a large array."""
+    if cls not in _ENCODED_ONCE:
+        _ENCODED_ONCE[cls] = type(f"EncodedOnce{cls.__name__}", (EncodedOnce, cls), {})
+    return _ENCODED_ONCE[cls]
 
 
 class Entry:
@@ -211,19 +285,22 @@ class Circuit(_AsyncioCircuit):
         self._ticket = 0  # last ticket given to an entry
         self._sent_ticket = 0  # last ticket handed to the socket
         self._blocked = False  # the sender waits for the client to read
-        self._waiters: list[asyncio.Future] = []
+        self._waiters: list[asyncio.Future] = []  # wait_sent and _drain: woken on progress
         self._wakeup = asyncio.Event()
         sock = client.writer.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        transport = client.writer.transport
-        transport.set_write_buffer_limits(high=SEND_HIGH_WATER)
-        # A second handle on the circuit's socket, for _write_large's sendmsg (asyncio's
-        # transport has no vectored write in Python 3.11). Used only when the transport has
-        # nothing queued, so the byte order on the wire is kept.
+        # Everything this circuit sends goes out through a second handle on its socket, by
+        # ``sendmsg`` of many buffers at once (asyncio's transport in Python 3.11 has no
+        # vectored write, and copies whatever the socket did not take); the transport only reads.
         self._sock = None
         if sock is not None:
             self._sock = socket.socket(sock.family, sock.type, sock.proto, fileno=os.dup(sock.fileno()))
+            self._sock.setblocking(False)
+        self._out: deque = deque()  # buffers handed to the socket, not yet taken by it
+        self._out_nbytes = 0
+        self._writable_watch = False  # the loop calls _flush when the socket takes more
+        self._send_error: str | None = None  # why the socket refused a send (no traceback: it would hold frames)
 
     # -- receiving ---------------------------------------------------------------------
 
@@ -247,7 +324,8 @@ class Circuit(_AsyncioCircuit):
                 response = await self._command_queue_iteration(command)
                 if response:
                     await self.send(*response)
-                await asyncio.sleep(0)  # one request per turn of the loop: a flood cannot starve others
+                if not self.command_queue.empty():
+                    await asyncio.sleep(0)  # one request per turn of the loop: a flood cannot starve others
         except (DisconnectedCircuit, LoopExit):
             pass
         except asyncio.CancelledError:
@@ -310,7 +388,8 @@ class Circuit(_AsyncioCircuit):
             data_type = command.data_type
         except ValueError:
             raise ca.RemoteProtocolError("Invalid data type") from None
-        await self.write_event.wait(timeout=WRITE_LOCK_TIMEOUT)
+        if not self.write_event.is_set():  # (caproto's wait makes a task even when it is set)
+            await self.write_event.wait(timeout=WRITE_LOCK_TIMEOUT)
         read_data_type = data_type
         if chan.name.endswith("$"):
             try:
@@ -441,54 +520,28 @@ class Circuit(_AsyncioCircuit):
         return removed
 
     async def subscription_queue_loop(self) -> None:
-        """The sender: writes the FIFO to the socket, waiting for the client when it does not read."""
+        """The sender: hands the FIFO to the socket, all that is pending in one ``sendmsg`` per turn
+        of the event loop; while the client does not read, it waits and the FIFO's entries stay
+        replaceable (latest wins)."""
         self.events_on.set()
-        writer = self.client.writer
-        transport = writer.transport
         try:
             while True:
                 if not self._fifo:
                     self._wakeup.clear()
                     await self._wakeup.wait()
+                    await asyncio.sleep(0)  # the updates other tasks post in this turn go in the same send
                     continue
-                small: list = []
-                while self._fifo:
-                    entry = self._fifo.popleft()
-                    self._sent_ticket = entry.ticket
-                    if entry.command is not None:
-                        try:
-                            small.extend(bytes(b) for b in self.circuit.send(entry.command))
-                        except ca.CaprotoError as exc:  # e.g. its channel was cleared meanwhile
-                            self.log.warning("Circuit %s: reply %r not sent: %s", self, entry.command, exc)
-                        continue
-                    if entry.header is None:
-                        continue  # dropped (subscription cancelled, events off)
-                    pending = self._pending.get(entry.subscriptionid)
-                    if pending:
-                        pending.popleft()
-                    small.append(entry.header)
-                    for part in entry.payload:
-                        if len(part) >= LARGE:
-                            self._write_large(b"".join(small), part)
-                            small.clear()
-                        else:
-                            small.append(part)
-                    if transport.get_write_buffer_size() > SEND_HIGH_WATER:
-                        break
-                if small:
-                    transport.write(b"".join(small))
-                if transport.is_closing():
-                    raise ConnectionResetError("transport closed")
-                if transport.get_write_buffer_size() > SEND_HIGH_WATER:
+                if self._out_nbytes > SEND_HIGH_WATER:
                     self._blocked = True
                     self._progress()
                     try:
-                        await writer.drain()
+                        await self._drain()
                     finally:
                         self._blocked = False
-                else:
-                    self._progress()
-                    await asyncio.sleep(0)  # let posts accumulate and other circuits run
+                    continue
+                self._emit(self._collect())
+                self._progress()
+                await asyncio.sleep(0)  # let other circuits send and posts accumulate
         except asyncio.CancelledError:
             pass
         except (OSError, ca.CaprotoNetworkError, RuntimeError):
@@ -496,43 +549,118 @@ class Circuit(_AsyncioCircuit):
         finally:
             self._progress()
 
+    def _collect(self) -> list:
+        """Take entries off the FIFO (up to ``SEND_HIGH_WATER`` bytes): their buffers, small ones joined."""
+        parts: list = []
+        small: list = []
+        nbytes = 0
+        while self._fifo and nbytes < SEND_HIGH_WATER and len(parts) < IOV_BATCH:
+            entry = self._fifo.popleft()
+            self._sent_ticket = entry.ticket
+            if entry.command is not None:
+                try:
+                    buffers = self.circuit.send(entry.command)
+                except ca.CaprotoError as exc:  # e.g. its channel was cleared meanwhile
+                    self.log.warning("Circuit %s: reply %r not sent: %s", self, entry.command, exc)
+                    continue
+                nbytes += _gather(buffers, parts, small)
+                continue
+            if entry.header is None:
+                continue  # dropped (subscription cancelled, events off)
+            pending = self._pending.get(entry.subscriptionid)
+            if pending:
+                pending.popleft()
+            small.append(entry.header)
+            nbytes += len(entry.header) + _gather(entry.payload, parts, small)
+        if small:
+            parts.append(b"".join(small))
+        return parts
+
+    def _emit(self, parts: list) -> None:
+        """Hand ``parts`` to the socket after whatever it has not taken yet; never waits."""
+        if self._send_error is not None or self._sock is None:
+            raise ConnectionResetError(self._send_error or "circuit closed")
+        if not parts:
+            return
+        self._out.extend(parts)
+        self._out_nbytes += sum(len(p) for p in parts)
+        if not self._writable_watch:
+            self._flush()
+            if self._send_error is not None:
+                raise ConnectionResetError(self._send_error)
+
+    def _flush(self) -> None:
+        """Send what the socket takes now; watch for it to take more if it did not take all."""
+        out = self._out
+        while out:
+            batch = list(itertools.islice(out, IOV_BATCH))
+            try:
+                sent = self._sock.sendmsg(batch)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:
+                message = f"{type(exc).__name__}: {exc}"
+                del batch, exc
+                self._send_failed(message)
+                return
+            self._out_nbytes -= sent
+            for part in batch:
+                if sent >= len(part):
+                    sent -= len(part)
+                    out.popleft()
+                else:
+                    out[0] = memoryview(part)[sent:]
+                    break
+            else:
+                continue
+            break  # the socket took part of a buffer: it is full
+        loop = asyncio.get_running_loop()
+        if out and not self._writable_watch:
+            loop.add_writer(self._sock.fileno(), self._flush)
+            self._writable_watch = True
+        elif not out and self._writable_watch:
+            loop.remove_writer(self._sock.fileno())
+            self._writable_watch = False
+        if self._out_nbytes <= SEND_HIGH_WATER:
+            self._progress()
+
+    def _send_failed(self, message: str) -> None:
+        self._send_error = message
+        self._stop_watching()
+        self._out.clear()
+        self._out_nbytes = 0
+        self._progress()
+        if self.connected:
+            task = asyncio.get_running_loop().create_task(self._close())
+            self._write_tasks.add(task)
+            task.add_done_callback(self._write_tasks.discard)
+
+    def _stop_watching(self) -> None:
+        if self._writable_watch and self._sock is not None:
+            asyncio.get_running_loop().remove_writer(self._sock.fileno())
+        self._writable_watch = False
+
+    async def _drain(self) -> None:
+        """Until the socket has taken all but ``SEND_HIGH_WATER`` bytes, or the circuit closes."""
+        loop = asyncio.get_running_loop()
+        while self.connected and self._send_error is None and self._out_nbytes > SEND_HIGH_WATER:
+            waiter = loop.create_future()
+            self._waiters.append(waiter)
+            await waiter
+        if self._send_error is not None:
+            raise ConnectionResetError(self._send_error)
+
     # -- sending replies ---------------------------------------------------------------
 
     async def _send_buffers(self, *buffers) -> None:
-        transport = self.client.writer.transport
+        parts: list = []
         small: list = []
-        for buffer in buffers:
-            part = _wire(buffer)
-            if len(part) >= LARGE:
-                self._write_large(b"".join(small), part)
-                small.clear()
-            else:
-                small.append(part)
+        _gather(buffers, parts, small)
         if small:
-            transport.write(b"".join(small))
-        if transport.is_closing():
-            raise ConnectionResetError("transport closed")
-        if transport.get_write_buffer_size() > SEND_HIGH_WATER:
-            await self.client.writer.drain()
-
-    def _write_large(self, head: bytes, payload) -> None:
-        """Write ``head`` and a large ``payload`` in one system call when nothing is queued before
-        them (asyncio 3.11's transport would send them apart, and copy what the socket did not
-        take); what is left goes through the transport."""
-        transport = self.client.writer.transport
-        sent = 0
-        if self._sock is not None and not transport.get_write_buffer_size() and not transport.is_closing():
-            try:
-                sent = self._sock.sendmsg([head, payload])
-            except (BlockingIOError, InterruptedError):
-                sent = 0
-            except OSError:
-                sent = 0  # the transport's own write reports the broken connection
-        if sent < len(head):
-            transport.write(head[sent:])
-            transport.write(payload)
-        elif sent < len(head) + len(payload):
-            transport.write(payload[sent - len(head):])
+            parts.append(b"".join(small))
+        self._emit(parts)
+        if self._out_nbytes > SEND_HIGH_WATER:
+            await self._drain()
 
     # -- closing -----------------------------------------------------------------------
 
@@ -541,9 +669,12 @@ class Circuit(_AsyncioCircuit):
             return
         await _CommonCircuit._on_disconnect(self)  # subscriptions out of the context; connected = False
         self.client.close()
+        self._stop_watching()
         if self._sock is not None:
             self._sock.close()
             self._sock = None
+        self._out.clear()
+        self._out_nbytes = 0
         self._fifo.clear()
         self._pending.clear()
         self._progress()
@@ -703,4 +834,4 @@ def run(pvdb, *, module_name: str = "caproto.asyncio.server", interfaces=None, l
         pass
 
 
-__all__ = ["Circuit", "Context", "FanOut", "backlog", "run", "start_server"]
+__all__ = ["Circuit", "Context", "EncodedOnce", "FanOut", "backlog", "encoded_once", "run", "start_server"]

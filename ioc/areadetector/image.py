@@ -11,10 +11,15 @@ from caproto._constants import SUBSCRIPTION_BACKLOG_WARN_THRESHOLD_ELEMENTS as B
 from caproto.server import pvproperty
 
 from ..adcore_records import ND_PLUGIN_BASE, ND_STD_ARRAYS, NELEMENTS
+from ..ca_server import encoded_once
 from ..records import echo_to_readback, records_group
 from ..validate import finite
 from .common import Frame, kw
 from .plugin import PluginMixin
+
+
+def _encoded_once(kwargs: dict) -> dict:
+    return {**kwargs, "dtype": encoded_once(kwargs["dtype"])}
 
 
 class StdArrays(PluginMixin, records_group("NDStdArraysRecords", ND_PLUGIN_BASE, ND_STD_ARRAYS)):
@@ -32,8 +37,9 @@ class StdArrays(PluginMixin, records_group("NDStdArraysRecords", ND_PLUGIN_BASE,
     # A frame per queued update: caproto's default backlog (1000 updates per subscription)
     # would be 1.2 GB per viewer, so caproto warns at start and cuts it. Declared instead:
     # what fits caproto's memory threshold (15 M elements), as it would choose.
-    array_data = pvproperty(**kw(ND_STD_ARRAYS, "ArrayData",
-                                 max_subscription_backlog=BACKLOG_ELEMENTS // NELEMENTS))
+    # Converted to the wire's type once per frame, for every get and monitor (ioc.ca_server.EncodedOnce).
+    array_data = pvproperty(**_encoded_once(kw(ND_STD_ARRAYS, "ArrayData",
+                                               max_subscription_backlog=BACKLOG_ELEMENTS // NELEMENTS)))
     min_callback_time = pvproperty(**kw(ND_PLUGIN_BASE, "MinCallbackTime", value=0.0))
 
     def __init__(self, *args, **kwargs) -> None:
