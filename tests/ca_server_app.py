@@ -7,6 +7,11 @@ Run as ``python -m tests.ca_server_app PREFIX [--stock]`` in the CA server envir
   ``x_rbv``;
 * ``tick`` (put: posts ``a``, then ``b`` 2 ms later), ``a``, ``b``;
 * ``image`` (480 x 640 int32) and ``post`` (put N > 0: post a new image N times a second; 0: stop);
+  ``frame`` (put N: write a new image, base + N, before completing), ``frame_in_place`` (put N:
+  write base + N into the image's own array, and write that same array), ``burst`` (put N: post
+  images base + 1 ... base + N as fast as the server takes them), ``image_severity`` (put S: the
+  image's alarm severity, its value unchanged); ours serves ``image`` as the beamline IOC serves
+  ``image1:ArrayData`` (``ioc.ca_server.encoded_once``);
 * ``counter``, counting up every 10 ms from start-up (the server's own work: a camera acquiring);
 * ``text`` (DBR_STRING).
 """
@@ -34,8 +39,37 @@ class Probe(PVGroup):
     post = pvproperty(value=0)
     counter = pvproperty(value=0, read_only=True)
     text = pvproperty(value="", dtype=ChannelType.STRING)
+    frame = pvproperty(value=0)
+    frame_in_place = pvproperty(value=0)
+    burst = pvproperty(value=0)
+    image_severity = pvproperty(value=0)
 
     _poster: asyncio.Task | None = None
+    BASE = np.random.default_rng(1).poisson(1000, ROWS * COLS).astype(np.int32)
+
+    @frame.putter
+    async def frame(self, instance, value):
+        await self.image.write(self.BASE + value)
+        return value
+
+    @frame_in_place.putter
+    async def frame_in_place(self, instance, value):
+        array = self.image.value
+        array[:] = self.BASE + value
+        await self.image.write(array)
+        return value
+
+    @burst.putter
+    async def burst(self, instance, value):
+        for n in range(1, value + 1):
+            await self.image.write(self.BASE + n)
+            await asyncio.sleep(0)
+        return value
+
+    @image_severity.putter
+    async def image_severity(self, instance, value):
+        await self.image.alarm.write(severity=value)
+        return value
 
     @x.putter
     async def x(self, instance, value):
@@ -77,9 +111,22 @@ class Probe(PVGroup):
             await instance.write(instance.value + 1)
 
 
+def ours() -> type[Probe]:
+    """Probe with the image served as ours serves large arrays."""
+    from caproto.server.server import PvpropertyIntegerRO
+
+    from ioc.ca_server import encoded_once
+
+    class OurProbe(Probe):
+        image = pvproperty(value=np.zeros(ROWS * COLS, dtype=np.int32), max_length=ROWS * COLS,
+                           dtype=encoded_once(PvpropertyIntegerRO), read_only=True)
+
+    return OurProbe
+
+
 def main(argv: list[str]) -> None:
     prefix, stock = argv[0], "--stock" in argv
-    group = Probe(prefix=prefix)
+    group = (Probe if stock else ours())(prefix=prefix)
     print("ready", flush=True)
     if stock:
         from caproto.server import run
