@@ -58,11 +58,10 @@ DEVIATIONS: dict[tuple[str, str, str], str] = {
     **{("Stats1:", name, "extra"): "ADCore R2 NDStats.template (R3 moved it to NDTimeSeries at Stats1:TS:); "
        "ophyd's StatsPlugin references it"
        for name in ("TSControl", "TSRead", "TSNumPoints", "TSCurrentPoint", "TSAcquiring")},
-    # Left for issue 10, which restores the template's 0 (live viewers are rate-limited otherwise).
-    ("image1:", "MinCallbackTime", "VAL"): "0.1 s: bounds how often the 1.2 MB frame is posted to monitors",
 }
-# Deviations another branch may remove: their absence is not an error here.
-PENDING = {("image1:", "MinCallbackTime", "VAL")}
+# Deviations another branch may remove: their absence is not an error here. (image1:MinCallbackTime
+# is the template's 0 again: issue 10's server keeps each viewer's newest frame instead.)
+PENDING: set[tuple[str, str, str]] = set()
 
 
 def _value_matches(chan, text: str) -> bool:
