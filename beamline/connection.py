@@ -57,12 +57,13 @@ def explain(prefix: str, what: str, timeout: float) -> IOCNotFound:
 
 def ioc_data_root(prefix: str, timeout: float = 5.0) -> str:
     """The IOC's data root (``sim:DataRoot``): the tree its camera writes into."""
-    from ophyd import EpicsSignalRO
+    from .text_signals import TextSignalRO
 
     # Not destroyed after use: ophyd fetches a new channel's metadata on a thread of its
     # own, and clearing the channel under it crashes libca (a use-after-free in
     # ca_element_count: a segfault of the Jupyter kernel).
-    signal = EpicsSignalRO(f"{prefix}sim:DataRoot", name="data_root", string=True)
+    # A TextSignalRO: a stock EpicsSignalRO could read the root as '/' (see text_signals).
+    signal = TextSignalRO(f"{prefix}sim:DataRoot", name="data_root")
     deadline = time.monotonic() + timeout
     try:
         signal.wait_for_connection(timeout=timeout)

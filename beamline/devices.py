@@ -83,6 +83,7 @@ from ophyd.status import wait as status_wait
 from ophyd.utils import InvalidState, LimitError
 
 from .refusals import PutRefused, Refusal, reason, watch
+from .text_signals import TextPathSignal, TextSignalRO, TextSignalWithRBV
 
 __all__ = ["AnotherClient", "BeamlineMotor", "DotCamera", "FrameTimeout", "IOCDisconnected", "IOCNotAnswering",
            "PutRefused", "SettingsNotRestored", "fail_fast_puts", "make_devices"]
@@ -235,6 +236,8 @@ class DotCam(SimDetectorCam):
     array_counter = ADCpt(SignalWithRBV, "ArrayCounter", auto_monitor=True)
     num_images = ADCpt(SignalWithRBV, "NumImages", auto_monitor=True)
     detector_state = ADCpt(EpicsSignalRO, "DetectorState_RBV", auto_monitor=True)
+    # Text read whole (beamline.text_signals): stock ophyd could read one character of it.
+    status_message = ADCpt(TextSignalRO, "StatusMessage_RBV")
 
 
 DETECTOR_STATE_ERROR = 6  # ADBase.template DetectorState_RBV: Idle, Acquire, Readout, Correct, Saving, Aborting, Error
@@ -257,9 +260,14 @@ class DotTIFF(TIFFPlugin, FileStoreTIFFIterativeWrite):
     enable = Cpt(SignalWithRBV, "EnableCallbacks", string=True, kind="config", auto_monitor=True)
     create_directory = Cpt(EpicsSignalWithRBV, "CreateDirectory", kind="config")
     write_status = Cpt(EpicsSignalRO, "WriteStatus", string=True, kind="omitted", auto_monitor=True)
-    write_message = Cpt(EpicsSignalRO, "WriteMessage", string=True, kind="omitted", auto_monitor=True)
+    write_message = Cpt(TextSignalRO, "WriteMessage", kind="omitted", auto_monitor=True)
     # What identifies the frame just saved: its file and its NDArray unique id.
-    full_file_name = Cpt(EpicsSignalRO, "FullFileName_RBV", string=True, kind="config", auto_monitor=True)
+    full_file_name = Cpt(TextSignalRO, "FullFileName_RBV", kind="config", auto_monitor=True)
+    # ophyd's FileBase text settings, read whole (beamline.text_signals): staging builds the
+    # Resource from file_template and file_name, and checks file_path, as read back.
+    file_path = Cpt(TextPathSignal, "FilePath", kind="config", path_semantics="posix")
+    file_name = Cpt(TextSignalWithRBV, "FileName", kind="config")
+    file_template = Cpt(TextSignalWithRBV, "FileTemplate", kind="config")
     unique_id = Cpt(EpicsSignalRO, "UniqueId_RBV", auto_monitor=True)
 
     resource: dict | None = None  # this staging's Resource document
