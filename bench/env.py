@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from beamline_shared.launcher import ca_environment, free_port
+from beamline_shared.launcher import ca_environment, free_port, start_repeater
 
 _PORTS: list[int] = []
 
@@ -22,6 +22,9 @@ def configure(n_ports: int) -> list[int]:
         return list(_PORTS)
     _PORTS.extend(free_port() for _ in range(n_ports))
     os.environ.update(ca_environment(_PORTS[0], search_ports=_PORTS))
+    # A loopback repeater of its own, as the tests have: without one, libca forks to exec
+    # caRepeater (not on PATH outside the venv: libca then aborts with invalidMutex).
+    start_repeater()
     os.environ["BEAMLINE_LIVE"] = "0"
     os.environ.setdefault("MPLBACKEND", "Agg")
     return list(_PORTS)

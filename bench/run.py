@@ -444,6 +444,11 @@ def shutil_rmtree(path: Path) -> None:
 
 def _quiet_libca(log_path: Path) -> str:
     """Send libca's messages (e.g. "Virtual circuit disconnect" when a server is stopped) to a log file."""
+    # ophyd first: it points pyepics at epicscorelibs' libca, the one p4p and ophyd-async load
+    # too. Loaded first, pyepics' bundled libca and libCom would share the process with
+    # epicscorelibs' (libCom's mutexes then abort: invalidMutex, tpp.c assertions).
+    import ophyd  # noqa: F401
+
     import epics
 
     log = open(log_path, "a", buffering=1)  # noqa: SIM115 (open for the life of the process)
