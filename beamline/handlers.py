@@ -23,6 +23,7 @@ the file in its errors. Errors are ``OSError`` so that ``event_model.Filler`` re
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -57,7 +58,7 @@ class AreaDetectorTiffHandler(HandlerBase):
         fnames = self._fnames_for_point(point_number)
         if self._fpp == 1:
             with _tiff(fnames[0], point_number) as tif:
-                return tif.asarray()
+                return _pixels(tif)
         frames = None
         for j, fname in enumerate(fnames):
             with _tiff(fname, point_number) as tif:
@@ -65,7 +66,7 @@ class AreaDetectorTiffHandler(HandlerBase):
                     page = tif.pages.first
                     frames = np.empty((self._fpp, *page.shape), dtype=page.dtype)
                 # Straight into its slot of one array, not a list to be stacked (a copy).
-                tif.asarray(out=frames[j])
+                _pixels(tif, out=frames[j])
         return frames
 
     def get_file_list(self, datum_kwargs_gen: Iterable[dict]) -> list[str]:
@@ -73,11 +74,35 @@ class AreaDetectorTiffHandler(HandlerBase):
         return [fname for kwargs in datum_kwargs_gen for fname in self._fnames_for_point(**kwargs)]
 
 
+def _pixels(tif: tifffile.TiffFile, out: np.ndarray | None = None) -> np.ndarray:
+    """The file's image. An areaDetector file holds one page: read it directly, which is what
+    ``tif.asarray()`` returns for it without working out the file's series first (a sixth of
+    a small frame's read). Anything else (several pages, ImageJ or OME layouts, a tifffile
+    shape that is not the page's) goes through ``tif.asarray()``."""
+    if len(tif.pages) == 1:
+        page = tif.pages.first
+        description = page.shaped_description
+        if not (page.is_imagej or page.is_ome) and (description is None or _shape(description) == page.shape):
+            return page.asarray(out=out)
+    return tif.asarray(out=out)
+
+
+def _shape(description: str) -> tuple[int, ...] | None:
+    """The shape in tifffile's JSON image description, or None."""
+    try:
+        shape = json.loads(description).get("shape") if description.startswith("{") else None
+    except (ValueError, AttributeError):
+        return None
+    return tuple(shape) if isinstance(shape, list) else None
+
+
 @contextmanager
 def _tiff(fname: str, point_number: int) -> Iterator[tifffile.TiffFile]:
     """Open one TIFF file; any failure is an ``OSError`` naming the point and the file."""
     try:
-        with tifffile.TiffFile(fname) as tif:
+        # An open file, not a name: tifffile resolves a name's real path first (a third of
+        # a small frame's read).
+        with open(fname, "rb") as fh, tifffile.TiffFile(fh) as tif:
             if not len(tif.pages):  # tifffile only warns, and would return an empty array
                 raise ValueError("no image in it")
             yield tif

@@ -67,7 +67,7 @@ import numpy as np
 from databroker._drivers.msgpack import UNPACK_OPTIONS, BlueskyMsgpackCatalog
 from databroker.core import discover_handlers
 from databroker.utils import ALL, wrap_in_deprecated_doct
-from event_model import DataNotAccessible, RunRouter
+from event_model import DataNotAccessible, Filler, RunRouter
 from suitcase.msgpack import Serializer
 
 from beamline_shared.paths import default_data_root
@@ -437,17 +437,56 @@ class Broker(databroker.v1.Broker):
             return
         # The Filler the catalog's runs use for fill='yes' (handlers, root_map, arrays out).
         with self._catalog._get_filler(coerce="force_numpy") as filler:
+            datums: dict[str, tuple[str, dict]] = {}
             for name, doc in docs:
                 if name == "event":
-                    # Only the fields the caller kept (``fields``) are still in doc['data'].
-                    try:
-                        filler.fill_event(doc, include=doc["data"].keys(), inplace=True)
-                    except DataNotAccessible as exc:
-                        # event_model's message quotes whole documents; say which file failed.
-                        raise DataNotAccessible(
-                            f"cannot read the data of event {doc['seq_num']} ({doc['uid']}): {exc.__cause__ or exc}"
-                        ) from exc
+                    _fill_event(filler, datums, doc)
+                elif name == "datum":
+                    # Kept as (resource, datum_kwargs) rather than the whole (wrapped) document:
+                    # a run's datums arrive as one page, before its Events.
+                    datums[doc["datum_id"]] = (doc["resource"], doc["datum_kwargs"])
                 else:
-                    filler(name, doc)  # caches descriptors, resources and datums
+                    filler(name, doc)  # caches descriptors and resources
                 yield name, doc
                 del doc  # before the next Event is filled
+
+
+def _fill_event(filler: Filler, datums: dict[str, tuple[str, dict]], doc: dict) -> None:
+    """Fill ``doc``'s unfilled fields in place, as ``filler.fill_event(doc, include=doc['data'], inplace=True)``.
+
+    The handler is called directly; ``Filler.fill_event`` formats the Datum and Resource into
+    its error message and sleeps(0) before every read, which cost as much as the read of a
+    small frame. A field whose read fails (OSError: a file not yet on disk) or that this
+    cannot resolve goes to ``fill_event`` itself: its retries, its errors.
+    """
+    filled, data = doc.get("filled"), doc["data"]
+    pending = [] if filled is not None else list(data)
+    for key, value in (filled or {}).items():
+        if value is not False or key not in data:
+            continue
+        entry = datums.get(data[key])
+        resource = filler._resource_cache.get(entry[0]) if entry is not None else None
+        if resource is None:
+            pending.append(key)
+            continue
+        try:
+            payload = filler._get_handler_maybe_cached(resource)(**entry[1])
+        except OSError:
+            pending.append(key)
+            continue
+        filled[key] = data[key]
+        data[key] = payload
+    if not pending:
+        return
+    for key in pending:
+        entry = datums.get(data[key]) if isinstance(data[key], str) else None
+        if entry is not None:
+            filler("datum", {"datum_id": data[key], "resource": entry[0], "datum_kwargs": entry[1]})
+    # Only the fields the caller kept (``fields``) are still in doc['data'].
+    try:
+        filler.fill_event(doc, include=pending, inplace=True)
+    except DataNotAccessible as exc:
+        # event_model's message quotes whole documents; say which file failed.
+        raise DataNotAccessible(
+            f"cannot read the data of event {doc['seq_num']} ({doc['uid']}): {exc.__cause__ or exc}"
+        ) from exc
