@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import gc
 import os
+import subprocess
+import sys
 import time
 import tracemalloc
+
+from pathlib import Path
 
 import psutil
 import tifffile
@@ -117,6 +121,23 @@ def fill_rss_frames(db, uid: str, frame_bytes: int, limit: int | None = None, fi
 def tifffile_rss_frames(files: list[str], frame_bytes: int) -> float:
     """RSS growth, in frames, of the same loop over ``tifffile.imread`` of ``files``."""
     return _rss_growth(_tifffile_frames(files), None) / frame_bytes
+
+
+def fresh_rss_frames(kind: str, frame_bytes: int, limit: int, workdir: Path, db=None, uid: str = "",
+                     files: list[str] = ()) -> float:
+    """RSS growth, in frames, of the loop over ``db[uid]`` (``kind`` 'ours') or ``tifffile.imread`` of
+    ``files`` ('tifffile'), first ``limit`` frames, in a fresh process (:mod:`bench.rss`)."""
+    if kind == "ours":
+        args = [str(db.directory), uid]
+    else:
+        listing = workdir / "rss-files.txt"
+        listing.write_text("\n".join(files))
+        args = [str(listing)]
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)}
+    out = subprocess.run([sys.executable, "-m", "bench.rss", kind, *args, str(frame_bytes), str(limit)],
+                         capture_output=True, text=True, timeout=600, env=env, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
 
 
 def remove_files(files: list[str]) -> None:

@@ -236,8 +236,9 @@ class Bench:
         n = min(plan.memory_frames or len(files), len(files))
         peak = fill.fill_peak_frames(db, uid, frame_bytes, limit=n)
         one = fill.tifffile_peak_frames(files[:n], frame_bytes)
-        rss = fill.fill_rss_frames(db, uid, frame_bytes, limit=n)
-        rss_one = fill.tifffile_rss_frames(files[:n], frame_bytes)
+        # RSS in a fresh process each: this one has grown already and reuses what it freed.
+        rss = fill.fresh_rss_frames("ours", frame_bytes, n, self.workdir, db=db, uid=uid)
+        rss_one = fill.fresh_rss_frames("tifffile", frame_bytes, n, self.workdir, files=files)
         self.figures.update(fill_peak_frames=peak, fill_peak_frames_tifffile=one, fill_rss_frames=rss,
                             fill_rss_frames_tifffile=rss_one, fill_memory_frames=float(n))
         self.add(4, Row(f"memory iterating it, tracemalloc peak growth over {n} frames (frames)",
@@ -247,7 +248,7 @@ class Bench:
                         fmt(rss, 2), fmt(rss_one, 2), fmt(rss / rss_one if rss_one else math.nan, 2), "<= 3 frames",
                         rss <= 3.0))
         self.notes.append("memory: the same loop on both sides (for img in frames: img.ndim), tracemalloc first, "
-                          "then RSS (psutil, sampled after each frame) on a fresh pass")
+                          "then RSS (psutil, sampled after each frame) in a fresh process of each side's own (bench.rss)")
         short = Samples()
         for _ in range(plan.fill_repeats):
             short.add(fill.fill_fps(db, short_uid))
