@@ -16,7 +16,6 @@ import subprocess
 import sys
 import time
 import tracemalloc
-
 from pathlib import Path
 
 import psutil

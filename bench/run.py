@@ -445,12 +445,11 @@ def shutil_rmtree(path: Path) -> None:
 
 def _quiet_libca(log_path: Path) -> str:
     """Send libca's messages (e.g. "Virtual circuit disconnect" when a server is stopped) to a log file."""
-    # ophyd first: it points pyepics at epicscorelibs' libca, the one p4p and ophyd-async load
+    # ophyd before the first CA call: it points pyepics at epicscorelibs' libca, the one p4p and ophyd-async load
     # too. Loaded first, pyepics' bundled libca and libCom would share the process with
     # epicscorelibs' (libCom's mutexes then abort: invalidMutex, tpp.c assertions).
-    import ophyd  # noqa: F401
-
     import epics
+    import ophyd  # noqa: F401
 
     log = open(log_path, "a", buffering=1)  # noqa: SIM115 (open for the life of the process)
     epics.ca.replace_printf_handler(lambda *args: log.write(" ".join(str(a) for a in args)))

@@ -64,6 +64,11 @@ class CamDriver(records_group("ADBaseRecords", CAM_RECORDS)):
         self._rng_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dot-rng")
         self._bg: asyncio.Future | None = None
         self._bg_shape: tuple[int, int] | None = None
+        # The next frame, made ahead on the rng thread while the client works (see _speculate):
+        # (its inputs, its future), used only if the inputs are the same when it is acquired.
+        self._next: tuple[tuple, asyncio.Future] | None = None
+        self._last_key: tuple | None = None  # the last frame's inputs
+        self._steady = False  # the last frame's inputs were its predecessor's
         self._unique_id = 0
 
     # -- helpers -------------------------------------------------------------------
@@ -87,6 +92,7 @@ class CamDriver(records_group("ADBaseRecords", CAM_RECORDS)):
 
     def discard_prepared_background(self) -> None:
         self._bg = None
+        self._next = None
 
     def _prepare_background(self) -> None:
         """Draw the next frame's background noise on the worker thread while the camera idles."""
@@ -118,6 +124,47 @@ class CamDriver(records_group("ADBaseRecords", CAM_RECORDS)):
 
     # -- acquisition ---------------------------------------------------------------
 
+    def _frame_inputs(self, t0: float) -> tuple:
+        """What a frame whose exposure starts at ``t0`` (simulated s) is made from:
+        (sensor shape, x, y, exposure, exposures, mean current, readout region, dtype, mode)."""
+        sim = self.sim
+        exposure, n_exp = self.acquire_time.value, self.num_exposures.value
+        return (sim.sensor_shape, sim.mtr_dotx.fields.user_readback_value.value,
+                sim.mtr_doty.fields.user_readback_value.value, exposure, n_exp,
+                sim.ring_model.mean_current(t0, t0 + exposure * n_exp), self._readout_region(),
+                NUMPY_TYPES[self.data_type.value], self._frame_mode())
+
+    def _frame_mode(self):
+        """What else shapes a frame (SimModeDriver: its SimMode); None: frames may be made ahead."""
+        return None
+
+    def _speculate(self, t0: float, work: dict) -> bool:
+        """Once an acquisition has ended, start making the next frame on the rng thread, so
+        that the client's work between frames (reading this one, saving its documents, the
+        next trigger) overlaps its generation, as a real camera's next exposure can run
+        while the client works. The frame is used only if its inputs (motors, settings, the
+        current, the plugins' work) are the same when it is acquired, else dropped. Only
+        while frames repeat their inputs (a count, not a scan that moves a motor every
+        point), and the current is steady (a constant ring; with top-up it changes between
+        any two exposures). It takes the background drawn for the next frame and draws its
+        signal as that frame would: a count's frames are those it would get without this.
+        Returns whether it started."""
+        inputs = self._frame_inputs(t0)
+        later = self._frame_inputs(t0 + 1.0 + 2 * inputs[3] * inputs[4])  # the current, a little later
+        if inputs[-1] is not None or inputs[5] != later[5]:
+            return False
+        bg = self._bg if self._bg is not None and self._bg_shape == inputs[0] else None
+        self._bg = None
+        made = asyncio.ensure_future(self._make_ahead(bg, self.sim.rng, work, inputs))
+        self._next = ((inputs, _work_key(work)), made)
+        return True
+
+    async def _make_ahead(self, bg, rng, work: dict, inputs: tuple):
+        if bg is not None:
+            bg = await bg
+        return await asyncio.get_running_loop().run_in_executor(self._rng_pool, self._read_ahead, rng, work,
+                                                                bg, *inputs[1:])
+
     def _make_frame(self, bg, x, y, exposure, n_exposures, current, region, dtype) -> np.ndarray:
         """Runs on the rng worker thread: the physics, then the sensor readout."""
         rng = self.sim.rng
@@ -131,11 +178,19 @@ class CamDriver(records_group("ADBaseRecords", CAM_RECORDS)):
             img = np.clip(img, info.min, info.max).astype(dtype) if info else img.astype(dtype)
         return img
 
-    def _read_out(self, work: dict, *args) -> tuple[np.ndarray, dict]:
+    def _read_out(self, work: dict, bg, x, y, exposure, n_exposures, current, region, dtype, _mode=None
+                  ) -> tuple[np.ndarray, dict]:
         """Runs on the rng worker thread: the frame, then the plugins' per-frame arithmetic
         (``work``), while the exposure is still running in wall time."""
-        img = self._make_frame(*args)
+        img = self._make_frame(bg, x, y, exposure, n_exposures, current, region, dtype)
         return img, {port: func(img) for port, func in work.items()}
+
+    def _read_ahead(self, rng, work: dict, bg, *inputs) -> tuple[np.ndarray, dict] | None:
+        """Runs on the rng worker thread: a frame made ahead, unless sim:Seed was set meanwhile
+        (its noise then comes from the new generator, in order, for the frames acquired)."""
+        if rng is not self.sim.rng:
+            return None
+        return self._read_out(work, bg, *inputs)
 
     async def _sleep_or_stop(self, sim_seconds: float, on_tick=None) -> bool:
         """Wait ``sim_seconds`` of simulated time (re-timed if TimeScale changes meanwhile);
@@ -149,23 +204,25 @@ class CamDriver(records_group("ADBaseRecords", CAM_RECORDS)):
         """Expose and read out one frame; None if stopped during the exposure."""
         sim = self.sim
         clock = sim.clock
-        exposure = self.acquire_time.value
-        n_exp = self.num_exposures.value
         t0 = clock.now()
-        x = sim.mtr_dotx.fields.user_readback_value.value
-        y = sim.mtr_doty.fields.user_readback_value.value
-        current = sim.ring_model.mean_current(t0, t0 + exposure * n_exp)
-        bg = None
-        if self._bg is not None and self._bg_shape == sim.sensor_shape:
-            bg = await self._bg
-        self._bg = None
-        loop = asyncio.get_running_loop()
-        # The frame is computed while the exposure elapses, as photons arrive during it.
+        inputs = self._frame_inputs(t0)
+        _, x, y, exposure, n_exp, current, _, _, _ = inputs
         work = self.camera.readout_work()
-        made = loop.run_in_executor(
-            self._rng_pool, self._read_out, work, bg, x, y, exposure, n_exp, current,
-            self._readout_region(), NUMPY_TYPES[self.data_type.value],
-        )
+        key = (inputs, _work_key(work))
+        loop = asyncio.get_running_loop()
+        ahead, self._next = self._next, None
+        if ahead is not None and ahead[0] == key:
+            made = ahead[1]  # made while the client worked, from these very inputs
+        else:
+            if ahead is not None:
+                ahead[1].cancel()  # inputs changed (a motor moved, a setting changed): not this frame
+            bg = None
+            if self._bg is not None and self._bg_shape == sim.sensor_shape:
+                bg = await self._bg
+            self._bg = None
+            # The frame is computed while the exposure elapses, as photons arrive during it.
+            made = loop.run_in_executor(self._rng_pool, self._read_out, work, bg, *inputs[1:])
+        self._steady, self._last_key = key == self._last_key, key
         # The next frame's background, drawn on the same thread right after this frame, while
         # the exposure still runs (drawn later, it would hold the GIL while frames are served).
         self._prepare_background()
@@ -229,6 +286,8 @@ class CamDriver(records_group("ADBaseRecords", CAM_RECORDS)):
             # The plugins are done with the last frame: AcquireBusy (a busy record) clears.
             await self.acquire_busy_cb.write(0)
             await self.acquire_busy.write(0)
+            if self._steady and not error and not self._stop.is_set():
+                self._speculate(clock.now(), self.camera.readout_work())
 
     # -- PV hooks ------------------------------------------------------------------
 
@@ -358,3 +417,8 @@ class CamDriver(records_group("ADBaseRecords", CAM_RECORDS)):
     async def image_mode(self, instance, value):
         return await echo_to_readback(self, instance, value)
 
+
+def _work_key(work: dict) -> tuple:
+    """The plugins' readout work, comparable: by port, the function and its arguments."""
+    return tuple((port, getattr(f, "func", f), getattr(f, "args", ()), tuple(sorted(getattr(f, "keywords", {}).items())))
+                 for port, f in sorted(work.items()))

@@ -73,6 +73,10 @@ class SimModeDriver(CamDriver):
             x_sine1=sine("x", 1), x_sine2=sine("x", 2), y_sine1=sine("y", 1), y_sine2=sine("y", 2),
         )
 
+    def _frame_mode(self):
+        # A pattern frame depends on the pattern's own state and PVs: never made ahead.
+        return None if self.sim_mode.value == BEAM_SPOT else self.sim_mode.value
+
     def _make_frame(self, bg, x, y, exposure, n_exposures, current, region, dtype) -> np.ndarray:
         """Runs on the rng worker thread: the beam spot, or the SimMode pattern."""
         if self.sim_mode.value == BEAM_SPOT:

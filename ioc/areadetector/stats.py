@@ -11,7 +11,7 @@ from .. import physics
 from ..adcore_records import ND_PLUGIN_BASE, ND_STATS
 from ..records import echo_to_readback, records_group
 from ..validate import finite
-from .common import Frame, index, kw
+from .common import Frame, index, kw, post
 from .plugin import PluginMixin
 
 
@@ -44,11 +44,11 @@ class Stats(PluginMixin, records_group("NDStatsRecords", ND_PLUGIN_BASE, ND_STAT
                               (self.max_value_rbv, "max"), (self.mean_value_rbv, "mean"),
                               (self.sigma_rbv, "sigma"), (self.min_x_rbv, "min_x"), (self.min_y_rbv, "min_y"),
                               (self.max_x_rbv, "max_x"), (self.max_y_rbv, "max_y")):
-                await chan.write(s[key], timestamp=ts)
+                await post(chan, s[key], timestamp=ts)
         if index(self.compute_centroid):
             for chan, key in ((self.centroid_x_rbv, "centroid_x"), (self.centroid_y_rbv, "centroid_y"),
                               (self.sigma_x_rbv, "sigma_x"), (self.sigma_y_rbv, "sigma_y")):
-                await chan.write(s[key], timestamp=ts)
+                await post(chan, s[key], timestamp=ts)
         return None
 
     @nd_array_port.startup
