@@ -22,8 +22,9 @@ Why the stock ``h.data('dot_img')`` holds tens of frames (1.2 MB each at 480 x 6
 
 The fix, in :class:`Broker` (a ``databroker.v1.Broker``): ``get_documents``, which every
 v1 reader goes through (``Header.events``/``data``/``table``/``documents``), asks the
-catalog for *unfilled* documents (cheap: datum ids) and fills each Event with an
-``event_model.Filler`` as it is yielded; and Events are passed on as plain dicts (the
+catalog for *unfilled* documents (cheap: datum ids) and fills each Event as it is
+yielded, calling the handler the catalog's ``event_model.Filler`` holds (the Filler itself
+for a read to retry, see :func:`_fill_event`); and Events are passed on as plain dicts (the
 ``prepare_hook`` databroker documents for that), which refcounting frees at once; and no
 generator on the way (``get_documents``, ``get_events``, ``Header.events``, ``Column``)
 keeps its reference to an Event while the next one is read (a ``for`` loop variable keeps

@@ -7,6 +7,7 @@ they raise through its WriteStatus/WriteMessage PVs.
 from __future__ import annotations
 
 import errno
+import functools
 import io
 import os
 import re
@@ -34,11 +35,13 @@ class WriteError(OSError):
         return self.strerror or super().__str__()
 
 
+@functools.lru_cache(maxsize=64)
 def check_template(template: str) -> int:
     """Validate an areaDetector FileTemplate; returns how many of the 3 arguments it uses.
 
     Its conversions must take, in order, a string (FilePath), a string (FileName) and an
     integer (FileNumber), or a leading part of that list, like ``%s%s_%6.6d.tif``.
+    Cached by template (a pure function of it): a file write checks it every frame.
     """
     if not template:
         raise TemplateError("template is empty")
