@@ -159,11 +159,15 @@ class CamDriver(records_group("ADBaseRecords", CAM_RECORDS)):
         self._next = ((inputs, _work_key(work)), made)
         return True
 
-    async def _make_ahead(self, bg, rng, work: dict, inputs: tuple):
-        if bg is not None:
-            bg = await bg
-        return await asyncio.get_running_loop().run_in_executor(self._rng_pool, self._read_ahead, rng, work,
-                                                                bg, *inputs[1:])
+    async def _make_ahead(self, bg, rng, work: dict, inputs: tuple) -> tuple[np.ndarray, dict] | None:
+        """The frame made ahead, or None if it could not be (the acquisition then makes it)."""
+        try:
+            if bg is not None:
+                bg = await bg
+            return await asyncio.get_running_loop().run_in_executor(self._rng_pool, self._read_ahead, rng, work,
+                                                                    bg, *inputs[1:])
+        except Exception:  # the pool shut down with the IOC, a background that failed: not fatal here
+            return None
 
     def _make_frame(self, bg, x, y, exposure, n_exposures, current, region, dtype) -> np.ndarray:
         """Runs on the rng worker thread: the physics, then the sensor readout."""
@@ -227,7 +231,10 @@ class CamDriver(records_group("ADBaseRecords", CAM_RECORDS)):
         # the exposure still runs (drawn later, it would hold the GIL while frames are served).
         self._prepare_background()
         stopped = await self._sleep_or_stop(exposure * n_exp, on_tick=self._count_down)
-        img, precomputed = await made
+        made = await made
+        if made is None:  # a frame made ahead that could not be made (sim:Seed set meanwhile)
+            made = await loop.run_in_executor(self._rng_pool, self._read_out, work, None, *inputs[1:])
+        img, precomputed = made
         await self.time_remaining_rbv.write(0.0)
         if not stopped:
             await sim.faults.camera_readout(self)  # hook: sim:CamFault (may raise CameraFault, or stall)
