@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -62,7 +62,7 @@ class CamDriver(records_group("ADBaseRecords", CAM_RECORDS)):
         self._task: asyncio.Task | None = None
         self._stop: asyncio.Event | None = None  # created on the server's loop, at startup
         self._rng_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dot-rng")
-        self._bg: asyncio.Future | None = None
+        self._bg: Future | None = None  # the next frame's background, drawn on the rng thread
         self._bg_shape: tuple[int, int] | None = None
         # The next frame, made ahead on the rng thread while the client works (see _speculate):
         # (its inputs, its future), used only if the inputs are the same when it is acquired.
@@ -97,8 +97,7 @@ class CamDriver(records_group("ADBaseRecords", CAM_RECORDS)):
     def _prepare_background(self) -> None:
         """Draw the next frame's background noise on the worker thread while the camera idles."""
         shape = self.sim.sensor_shape
-        loop = asyncio.get_running_loop()
-        self._bg = loop.run_in_executor(self._rng_pool, physics.background, self.sim.rng, shape)
+        self._bg = self._rng_pool.submit(physics.background, self.sim.rng, shape)
         self._bg_shape = shape
 
     async def update_geometry(self) -> None:
@@ -155,19 +154,14 @@ class CamDriver(records_group("ADBaseRecords", CAM_RECORDS)):
             return False
         bg = self._bg if self._bg is not None and self._bg_shape == inputs[0] else None
         self._bg = None
-        made = asyncio.ensure_future(self._make_ahead(bg, self.sim.rng, work, inputs))
-        self._next = ((inputs, _work_key(work)), made)
-        return True
-
-    async def _make_ahead(self, bg, rng, work: dict, inputs: tuple) -> tuple[np.ndarray, dict] | None:
-        """The frame made ahead, or None if it could not be (the acquisition then makes it)."""
         try:
-            if bg is not None:
-                bg = await bg
-            return await asyncio.get_running_loop().run_in_executor(self._rng_pool, self._read_ahead, rng, work,
-                                                                    bg, *inputs[1:])
-        except Exception:  # the pool shut down with the IOC, a background that failed: not fatal here
-            return None
+            # Submitted now, behind the background on the one rng thread, so the draws keep
+            # their order whatever the event loop does meanwhile (seeded runs repeat).
+            made = self._rng_pool.submit(self._read_ahead, self.sim.rng, work, bg, *inputs[1:])
+        except RuntimeError:  # the pool shut down with the IOC
+            return False
+        self._next = ((inputs, _work_key(work)), asyncio.wrap_future(made))
+        return True
 
     def _make_frame(self, bg, x, y, exposure, n_exposures, current, region, dtype) -> np.ndarray:
         """Runs on the rng worker thread: the physics, then the sensor readout."""
@@ -189,12 +183,16 @@ class CamDriver(records_group("ADBaseRecords", CAM_RECORDS)):
         img = self._make_frame(bg, x, y, exposure, n_exposures, current, region, dtype)
         return img, {port: func(img) for port, func in work.items()}
 
-    def _read_ahead(self, rng, work: dict, bg, *inputs) -> tuple[np.ndarray, dict] | None:
-        """Runs on the rng worker thread: a frame made ahead, unless sim:Seed was set meanwhile
-        (its noise then comes from the new generator, in order, for the frames acquired)."""
+    def _read_ahead(self, rng, work: dict, bg: Future | None, *inputs) -> tuple[np.ndarray, dict] | None:
+        """Runs on the rng worker thread: a frame made ahead, on the background drawn before it
+        (done: the thread runs one job at a time, in order); None if sim:Seed was set meanwhile
+        (the new generator's noise goes, in order, to the frames acquired) or it failed."""
         if rng is not self.sim.rng:
             return None
-        return self._read_out(work, bg, *inputs)
+        try:
+            return self._read_out(work, bg.result() if bg is not None else None, *inputs)
+        except Exception:  # the acquisition makes the frame itself, and reports its failure
+            return None
 
     async def _sleep_or_stop(self, sim_seconds: float, on_tick=None) -> bool:
         """Wait ``sim_seconds`` of simulated time (re-timed if TimeScale changes meanwhile);
@@ -222,7 +220,7 @@ class CamDriver(records_group("ADBaseRecords", CAM_RECORDS)):
                 ahead[1].cancel()  # inputs changed (a motor moved, a setting changed): not this frame
             bg = None
             if self._bg is not None and self._bg_shape == sim.sensor_shape:
-                bg = await self._bg
+                bg = await asyncio.wrap_future(self._bg)
             self._bg = None
             # The frame is computed while the exposure elapses, as photons arrive during it.
             made = loop.run_in_executor(self._rng_pool, self._read_out, work, bg, *inputs[1:])
