@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
 import os
 import signal
 import socket
@@ -122,6 +123,13 @@ def _stop_repeater() -> None:
             _repeater.kill()
 
 
+def _interrupt_when_parent_dies() -> None:
+    """In the child, before exec: SIGINT when the thread that started it ends (Linux's
+    PR_SET_PDEATHSIG); elsewhere nothing."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).prctl(1, signal.SIGINT)  # 1 = PR_SET_PDEATHSIG
+
+
 class IOCProcess:
     """The beamline IOC running as a child process.
 
@@ -138,8 +146,10 @@ class IOCProcess:
         seed: int | None = None,
         extra_args: list[str] | None = None,
         log_path: Path | str | None = None,
+        exit_with_parent: bool = False,
     ) -> None:
         self.prefix = prefix
+        self.exit_with_parent = exit_with_parent  # SIGINT when this process dies (Linux), as by Ctrl-C
         self.data_root = Path(data_root) if data_root is not None else None
         self.port = port or free_port()
         self.time_scale = time_scale
@@ -175,7 +185,8 @@ class IOCProcess:
         else:
             out = subprocess.DEVNULL
         self.proc = subprocess.Popen(self.command(), env=env, stdout=out, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+                                     start_new_session=True,
+                                     preexec_fn=_interrupt_when_parent_dies if self.exit_with_parent else None)
         self.wait_ready(timeout)
         return self
 

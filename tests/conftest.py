@@ -65,6 +65,7 @@ class IOCs:
         kwargs.setdefault("log_path", self.directory / f"ioc-{name}.log")
         kwargs.setdefault("time_scale", SESSION_TIME_SCALE)
         kwargs.setdefault("seed", 7)
+        kwargs.setdefault("exit_with_parent", True)  # a test run that crashes leaves no IOC behind
         proc = cls(prefix=prefix, port=self.ports.pop(0), **kwargs)
         self.started.append(proc)
         return proc.start()

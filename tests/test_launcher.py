@@ -1,0 +1,53 @@
+"""The launcher's IOCs: one started with ``exit_with_parent`` stops when its starter dies unasked."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from beamline_shared.launcher import free_port
+
+from .conftest import eventually
+
+ROOT = Path(__file__).resolve().parents[1]
+
+STARTER = """
+import os, sys
+from beamline_shared.launcher import IOCProcess
+ioc = IOCProcess(prefix="ORPH:", port=int(sys.argv[1]), data_root=sys.argv[2], time_scale=100,
+                 exit_with_parent=sys.argv[3] == "1").start()
+print(ioc.pid, flush=True)
+os._exit(1)  # dies without stopping it, as a crashed test run or session does
+"""
+
+
+def _start_and_die(tmp_path: Path, exit_with_parent: bool) -> int:
+    out = subprocess.run([sys.executable, "-c", STARTER, str(free_port()), str(tmp_path), str(int(exit_with_parent))],
+                         capture_output=True, text=True, timeout=60, cwd=ROOT)
+    return int(out.stdout.split()[-1])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # an exited IOC whose parent is gone is reaped by init; until then it is a zombie
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().split(")")[-1].split()[0] != "Z"
+
+
+def test_an_ioc_started_with_exit_with_parent_stops_when_its_starter_dies(tmp_path):
+    pid = _start_and_die(tmp_path, exit_with_parent=True)
+    assert eventually(lambda: not _alive(pid), timeout=15)
+
+
+def test_an_ioc_started_without_it_keeps_serving_as_make_ioc_leaves_it(tmp_path):
+    pid = _start_and_die(tmp_path, exit_with_parent=False)
+    try:
+        assert _alive(pid)
+    finally:
+        os.kill(pid, 2)
+        eventually(lambda: not _alive(pid), timeout=15)
