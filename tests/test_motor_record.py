@@ -181,23 +181,27 @@ def test_integer_fields_have_precision_0_and_vers_2(fresh):
 
 
 def test_metadata_follows_egu_prec_and_limits(fresh):
-    from caproto.sync.client import read, write
+    """Through the client's open channels (no new search per read: a 2 s search once went
+    unanswered in a loaded CI run)."""
 
     def meta(field):
-        return read(f"{MOTOR}.{field}", data_type=ChannelType.CTRL_DOUBLE, repeater=False).metadata
+        return fresh[field].read(data_type=ChannelType.CTRL_DOUBLE, timeout=5).metadata
+
+    def write(field, value):
+        fresh[field].write(value, wait=True, timeout=5)
 
     try:
-        write(f"{MOTOR}.EGU", "um", notify=True, repeater=False)
-        write(f"{MOTOR}.PREC", 5, notify=True, repeater=False)
-        write(f"{MOTOR}.HLM", 50.0, notify=True, repeater=False)
+        write("EGU", "um")
+        write("PREC", [5])
+        write("HLM", [50.0])
         assert meta("RBV").units == b"um" and meta("RBV").precision == 5
         assert meta("VELO").units == b"um/sec"
         assert meta("VAL").upper_ctrl_limit == 50.0 and meta("DRBV").upper_ctrl_limit == 50.0
-        assert read(f"{MOTOR}.DHLM", repeater=False).data[0] == 50.0
+        assert fresh["DHLM"].read(timeout=5).data[0] == 50.0
     finally:
-        write(f"{MOTOR}.EGU", "mm", notify=True, repeater=False)
-        write(f"{MOTOR}.PREC", 3, notify=True, repeater=False)
-        write(f"{MOTOR}.HLM", 100.0, notify=True, repeater=False)
+        write("EGU", "mm")
+        write("PREC", [3])
+        write("HLM", [100.0])
     assert meta("RBV").units == b"mm" and meta("VAL").upper_ctrl_limit == 100.0
 
 
