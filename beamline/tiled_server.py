@@ -25,6 +25,7 @@ import signal
 import sys
 from pathlib import Path
 
+from beamline_shared.launcher import end_process
 from beamline_shared.paths import default_data_root
 
 from .tiled_connection import tiled_file
@@ -246,17 +247,9 @@ class TiledProcess:
 
     def stop(self, timeout: float = 20.0) -> int | None:
         """SIGTERM by PID (SIGKILL if it lingers); its exit status."""
-        import subprocess
-
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout)
+        end_process(self.proc, signal.SIGTERM, timeout)
         return self.proc.returncode
 
     def __enter__(self) -> TiledProcess:

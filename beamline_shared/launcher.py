@@ -114,13 +114,24 @@ def start_repeater(port: int | None = None) -> int | None:
     return port
 
 
+def end_process(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 10.0) -> bool:
+    """Send ``sig`` to a running child by its PID and wait up to ``timeout`` s for it to exit;
+    SIGKILL it if it lingers. Returns True if it had to be killed."""
+    if proc.poll() is not None:
+        return False
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout)
+        return False
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout)
+        return True
+
+
 def _stop_repeater() -> None:
-    if _repeater is not None and _repeater.poll() is None:
-        _repeater.terminate()
-        try:
-            _repeater.wait(5)
-        except subprocess.TimeoutExpired:
-            _repeater.kill()
+    if _repeater is not None:
+        end_process(_repeater, timeout=5)
 
 
 def _interrupt_when_parent_dies() -> None:
@@ -236,16 +247,9 @@ class IOCProcess:
         """Stop the IOC by its PID: SIGINT (as Ctrl-C), then SIGKILL if it lingers."""
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout)
-                # Killed, it could not remove its connection file: do it for it.
-                if self.data_root is not None:
-                    release_connection_file(connection_file(self.prefix, self.data_root), self.proc.pid)
+        # Killed, it could not remove its connection file: do it for it.
+        if end_process(self.proc, signal.SIGINT, timeout) and self.data_root is not None:
+            release_connection_file(connection_file(self.prefix, self.data_root), self.proc.pid)
         self._close_log()
 
     def _close_log(self) -> None:

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from beamline_shared.launcher import IOCProcess, ca_environment
+from beamline_shared.launcher import IOCProcess, ca_environment, end_process
 
 # What the caproto server logs when its subscription loop breaks (see the CA rows).
 SERVER_ERRORS = re.compile(r"Traceback|RuntimeError|deque mutated|Error|Dropped \d+ responses", re.IGNORECASE)
@@ -66,13 +66,7 @@ class SoftIOC:
     def stop(self, timeout: float = 10.0) -> None:
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout)
+        end_process(self.proc, signal.SIGTERM, timeout)
         self._log.close()
         self.proc = None
 

@@ -46,6 +46,20 @@ def channel(name: str):
     return _PVS[name]
 
 
+def send_until_closed(sock, limit: int = 100 * 2**20) -> int:
+    """Stream zeros on a raw CA socket, 1 MiB at a time, until the server closes it or ``limit``
+    bytes went; the bytes sent."""
+    chunk = b"\0" * 2**20
+    sent = 0
+    try:
+        while sent < limit:
+            sock.sendall(chunk)
+            sent += len(chunk)
+    except OSError:
+        pass  # closed by the server
+    return sent
+
+
 def get(pv: str, **kwargs):
     """A PV's value read by pyepics (not from its monitor cache)."""
     value = epics.caget(pv, timeout=5, use_monitor=False, **kwargs)

@@ -25,6 +25,7 @@ import pytest
 
 from beamline_shared.launcher import ca_environment, free_port
 
+from .ca import send_until_closed
 from .conftest import eventually
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -272,16 +273,9 @@ def test_a_request_on_an_unknown_channel_gets_the_connection_closed(server):
 
 def test_a_huge_declared_message_is_refused_not_buffered(server):
     header = struct.pack(">HHHHII", 19, 0xFFFF, 6, 0, 0, 1) + struct.pack(">II", 2**30, 2**27)  # 1 GiB put
-    streamed = 0
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
         sock.sendall(bytes(ca.VersionRequest(0, 13)) + header)
-        chunk = b"\0" * 2**20
-        try:
-            while streamed < 100 * 2**20:
-                sock.sendall(chunk)
-                streamed += len(chunk)
-        except OSError:
-            pass  # closed by the server
+        streamed = send_until_closed(sock)
     assert server.proc.poll() is None
     assert streamed < 100 * 2**20, "the server took 100 MB of one message"
 

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
+
 from beamline_shared.launcher import free_port
 
 from .conftest import eventually
@@ -30,13 +32,11 @@ def _start_and_die(tmp_path: Path, exit_with_parent: bool) -> int:
 
 
 def _alive(pid: int) -> bool:
+    """Running: an exited IOC whose starter is gone is a zombie until init reaps it."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    # an exited IOC whose parent is gone is reaped by init; until then it is a zombie
-    with open(f"/proc/{pid}/stat") as stat:
-        return stat.read().split(")")[-1].split()[0] != "Z"
 
 
 def test_an_ioc_started_with_exit_with_parent_stops_when_its_starter_dies(tmp_path):

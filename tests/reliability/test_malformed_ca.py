@@ -50,7 +50,7 @@ from ioc.app import _shape
 from ioc.records import check_put, harden, pv_kwargs
 from ioc.tiffwriter import TemplateError, WriteError, check_template, format_template, resolve_directory
 
-from ..ca import good_acquisition
+from ..ca import good_acquisition, send_until_closed
 from ..test_ca_server import Raw
 from .conftest import RELIABILITY_PORTS, World
 
@@ -344,16 +344,9 @@ def test_a_client_cannot_make_the_ioc_buffer_a_huge_message(own_ioc, tmp_path):
     proc = own_ioc("BY:", World(tmp_path / "world"))
     ioc = psutil.Process(proc.pid)
     rss_before = ioc.memory_info().rss
-    streamed = 0
     with socket.create_connection(("127.0.0.1", proc.port), timeout=5) as sock:
         sock.sendall(HEADER.pack(19, 0xFFFF, 6, 0, 0, 1) + struct.pack(">II", 2**30, 2**27))  # WriteNotify, 1 GiB
-        chunk = b"\0" * 2**20
-        try:
-            while streamed < 100 * 2**20:
-                sock.sendall(chunk)
-                streamed += len(chunk)
-        except OSError:
-            pass  # the IOC closed the circuit: what it should do
+        streamed = send_until_closed(sock)  # until the IOC closes the circuit: what it should do
         growth = ioc.memory_info().rss - rss_before
     assert proc.alive()
     assert streamed < 100 * 2**20, "the IOC took 100 MB of one message without closing the circuit"
