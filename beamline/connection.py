@@ -9,6 +9,9 @@ from collections.abc import Iterable
 from beamline_shared.launcher import start_repeater
 from beamline_shared.paths import connection_file, read_connection_file
 
+# Whether the user set the address list (before this package set its default).
+_USER_ADDRESS_LIST = "EPICS_CA_ADDR_LIST" in os.environ
+
 CA_DEFAULTS = {
     "EPICS_CA_AUTO_ADDR_LIST": "NO",
     "EPICS_CA_ADDR_LIST": "127.0.0.1",
@@ -37,6 +40,11 @@ def apply_ca_environment(prefix: str | None = None) -> None:
             os.environ["EPICS_CA_SERVER_PORT"] = str(info["port"])
 
 
+def user_set_address_list() -> bool:
+    """Whether ``EPICS_CA_ADDR_LIST`` was the user's (set before this package was imported)."""
+    return _USER_ADDRESS_LIST
+
+
 def describe_ca_environment() -> str:
     keys = ("EPICS_CA_ADDR_LIST", "EPICS_CA_AUTO_ADDR_LIST", "EPICS_CA_SERVER_PORT")
     return " ".join(f"{k}={os.environ.get(k, '(unset)')}" for k in keys)
@@ -55,15 +63,15 @@ def explain(prefix: str, what: str, timeout: float) -> IOCNotFound:
     )
 
 
-def ioc_data_root(prefix: str, timeout: float = 5.0) -> str:
-    """The IOC's data root (``sim:DataRoot``): the tree its camera writes into."""
+def ioc_data_root(prefix: str, timeout: float = 5.0, pv: str | None = None) -> str:
+    """The IOC's data root (``sim:DataRoot``, or the PV ``pv``): the tree its camera writes into."""
     from .text_signals import TextSignalRO
 
     # Not destroyed after use: ophyd fetches a new channel's metadata on a thread of its
     # own, and clearing the channel under it crashes libca (a use-after-free in
     # ca_element_count: a segfault of the Jupyter kernel).
     # A TextSignalRO: a stock EpicsSignalRO could read the root as '/' (see text_signals).
-    signal = TextSignalRO(f"{prefix}sim:DataRoot", name="data_root")
+    signal = TextSignalRO(pv or f"{prefix}sim:DataRoot", name="data_root")
     deadline = time.monotonic() + timeout
     try:
         signal.wait_for_connection(timeout=timeout)
@@ -97,8 +105,11 @@ def shell_exports(prefix: str) -> str:
     if info is None:
         raise IOCNotFound(f"No beamline IOC with prefix {prefix!r} is running from {connection_file(prefix).parent} "
                           f"(no live {connection_file(prefix).name}). Start one with `make ioc`.")
+    # The repeater the IOC's host runs: libca in a shell's one-off clients starts none of its own
+    # (it would look for caRepeater on PATH). A session starts its own (it outlives IOC restarts).
+    repeater = f" EPICS_CA_REPEATER_PORT={info['repeater_port']}" if info.get("repeater_port") else ""
     return (f"export EPICS_CA_ADDR_LIST=127.0.0.1 EPICS_CA_AUTO_ADDR_LIST=NO EPICS_CA_SERVER_PORT={info['port']} "
-            f"EPICS_CA_MAX_ARRAY_BYTES={CA_DEFAULTS['EPICS_CA_MAX_ARRAY_BYTES']}")
+            f"EPICS_CA_MAX_ARRAY_BYTES={CA_DEFAULTS['EPICS_CA_MAX_ARRAY_BYTES']}{repeater}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -82,6 +82,7 @@ from ophyd.signal import DEFAULT_WRITE_TIMEOUT, EpicsSignalBase, Signal
 from ophyd.status import wait as status_wait
 from ophyd.utils import InvalidState, LimitError
 
+from .messages import shown
 from .refusals import PutRefused, Refusal, reason, watch
 from .text_signals import TextPathSignal, TextSignalRO, TextSignalWithRBV
 
@@ -93,6 +94,25 @@ logger = logging.getLogger(__name__)
 
 class IOCDisconnected(ConnectionError):
     """The IOC stopped answering (its channels disconnected) while an operation waited for it."""
+
+
+ECA_DISCONN = 192  # libca's status of a request its virtual circuit's disconnect ended (caerr.h)
+
+
+def lost_connection(name: str, exc: BaseException) -> IOCDisconnected | None:
+    """A pyepics get that the IOC's going away cut short (ECA_DISCONN: "Get failed; status
+    code: 192", naming neither device nor PV) as IOCDisconnected naming ``name`` and the PV;
+    None for any other error."""
+    from epics.ca import ChannelAccessGetFailure
+    from epics.ca import name as pv_name
+
+    if not isinstance(exc, ChannelAccessGetFailure) or exc.status != ECA_DISCONN:
+        return None
+    try:
+        pv = pv_name(exc.chid)
+    except Exception:  # the channel is gone with its context
+        pv = "its PV"
+    return IOCDisconnected(f"{name}: lost the connection to the IOC ({pv}) while reading it")
 
 
 class FrameTimeout(TimeoutError):
@@ -155,7 +175,13 @@ class RefusalAware:
         refusal = self._refusal
         if refusal is not None and refusal.refused and threading.get_ident() == self._refusal_thread:
             raise refusal.error(self.name)
-        return super().get(*args, **kwargs)
+        try:
+            return super().get(*args, **kwargs)
+        except Exception as exc:
+            lost = lost_connection(self.name, exc)
+            if lost is None:
+                raise
+            raise lost from exc
 
     def _undo_put(self, setpoint) -> None:
         # EpicsSignal.put records the value as the setpoint and, when one PV is both read and
@@ -409,6 +435,19 @@ class DotCamera(SingleTrigger, DetectorBase):
             self._staged_timeout = None
             self._reset_identity()
 
+    def pause(self) -> None:
+        """The RunEngine pauses or suspends: let the frame being acquired finish (within its
+        trigger timeout). The RunEngine then takes the event again from its checkpoint: the
+        next trigger's datum names the next file, and this frame, which has its own file and
+        unique id, is accounted for in what the next frame must look like."""
+        status = self._status
+        if status is not None and not status.done:
+            try:
+                status.wait(self._staged_timeout or self.trigger_timeout())
+            except Exception as exc:  # its failure is the trigger's to report, not the pause's
+                logger.info("%s: the frame pending at the pause did not finish: %s", self.name, exc)
+        super().pause()
+
     def _answers(self) -> bool:
         """True if the IOC answers a read of Acquire within :attr:`answer_timeout` seconds."""
         try:
@@ -433,14 +472,14 @@ class DotCamera(SingleTrigger, DetectorBase):
                 pvname = getattr(sig, "setpoint_pvname", None) or getattr(sig, "pvname", sig.name)
                 left = deadline - time.monotonic()
                 if silent or left <= 0:
-                    failed.setdefault(pvname, f"{pvname} (to {value!r}: not tried)")
+                    failed.setdefault(pvname, f"{pvname} (to {shown(value)}: not tried)")
                 else:
                     wait = min(2.0, left)
                     try:
                         sig.set(value, timeout=wait).wait(wait + 1.0)
                     except Exception as exc:
                         seen = _cached(sig)
-                        failed[pvname] = f"{pvname} (to {value!r}, reads {seen!r}: {type(exc).__name__})"
+                        failed[pvname] = f"{pvname} (to {shown(value)}, reads {shown(seen)}: {type(exc).__name__})"
                         if isinstance(exc, TimeoutError) and not self._answers():
                             silent = True
                 device._original_vals.pop(sig)
@@ -489,7 +528,15 @@ class DotCamera(SingleTrigger, DetectorBase):
         timer.daemon = True
         status.add_callback(lambda st: timer.cancel())
         timer.start()
-        self._acquisition_signal.put(1, wait=False)
+        try:
+            self._acquisition_signal.put(1, wait=False)
+        except Exception as exc:  # the IOC went away between the check above and the put
+            timer.cancel()
+            self._status = None
+            if self._acquisition_signal.connected:
+                raise
+            raise IOCDisconnected(f"{self.name}: lost the connection to the IOC "
+                                  f"({self._acquisition_signal.pvname}) as it was triggered: {exc}") from exc
         self.generate_datum(self._image_name, time.time(), {})
         self._points += 1
         return status
@@ -529,21 +576,28 @@ class DotCamera(SingleTrigger, DetectorBase):
         ]
         for signal, want, seen, what in checks:
             if seen != want:
-                return AnotherClient(f"{self.name}: another client is driving the camera: {signal.pvname} is {seen!r}, "
-                                     f"expected {want!r} ({what}); this run's frame is not the one its datum "
+                return AnotherClient(f"{self.name}: another client is driving the camera: {signal.pvname} is {shown(seen)}, "
+                                     f"expected {shown(want)} ({what}); this run's frame is not the one its datum "
                                      f"names")
         self._last_uid, self._last_counter, self._frame_uid = tiff_uid, expected["counter"], tiff_uid
         return None
 
     def read(self):
-        reading = super().read()
+        try:
+            reading = super().read()
+        except Exception as exc:
+            if self._acquisition_signal.connected:
+                raise
+            # pyepics says "Get failed; status code: 192" (ECA_DISCONN): say what happened.
+            raise IOCDisconnected(f"{self.name}: lost the connection to the IOC ({self._acquisition_signal.pvname}) "
+                                  f"while reading the frame: {exc}") from exc
         # Stats1's total (read just now) must still be of the frame the trigger checked: its
         # unique id is posted before its total, so a later frame would show here.
         if self._frame_uid is not None and self._staged == Staged.yes:
             seen = self.stats1.unique_id.get()
             if seen != self._frame_uid:
                 raise AnotherClient(f"{self.name}: another client is driving the camera: "
-                                    f"{self.stats1.unique_id.pvname} is {seen!r}, expected {self._frame_uid!r} "
+                                    f"{self.stats1.unique_id.pvname} is {shown(seen)}, expected {shown(self._frame_uid)} "
                                     f"(the frame this run's trigger saved) when reading {self.stats1.total.pvname}")
         return reading
 
@@ -554,7 +608,7 @@ class DotCamera(SingleTrigger, DetectorBase):
         if self._answers():
             error = FrameTimeout(f"{self.name}: the frame did not finish within {timeout:.3g} s "
                                  f"({self.name}.trigger_timeout()); the IOC answers, {pvname} reads "
-                                 f"{_cached(self._acquisition_signal)!r}")
+                                 f"{shown(_cached(self._acquisition_signal))}")
         else:
             error = IOCNotAnswering(f"{self.name}: the IOC stopped answering: no reply from {pvname} within "
                                     f"{self.answer_timeout:g} s, and the frame did not finish within {timeout:.3g} s "
@@ -625,8 +679,8 @@ class DotCamera(SingleTrigger, DetectorBase):
             return
         try:
             status.set_exception(AnotherClient(
-                f"{self.name}: another client is driving the camera: {self.cam.array_counter.pvname} is {value!r}, "
-                f"expected {expected['counter']!r} (this run's previous frame's + 1): the camera took frames this "
+                f"{self.name}: another client is driving the camera: {self.cam.array_counter.pvname} is {shown(value)}, "
+                f"expected {shown(expected['counter'])} (this run's previous frame's + 1): the camera took frames this "
                 f"trigger did not ask for"))
         except InvalidState:
             pass
@@ -701,7 +755,7 @@ class BeamlineMotor(EpicsMotor):
             super().check_value(pos)
         except LimitError:
             low, high = self.limits
-            raise LimitError(f"{self.name}: cannot move to {pos!r}: outside its limits [{low:g}, {high:g}] "
+            raise LimitError(f"{self.name}: cannot move to {shown(pos)}: outside its limits [{shown(low)}, {shown(high)}] "
                              f"({self.prefix}.LLM, .HLM)") from None
 
     def move(self, position, wait: bool = True, timeout: float | None = None, moved_cb=None, **kwargs):
@@ -719,7 +773,7 @@ class BeamlineMotor(EpicsMotor):
                 pending["context"] = context
                 status = pending["status"]
             if status is not None:
-                self._fail_status(status, PutRefused(f"{self.name}: the IOC refused the move to {position!r} "
+                self._fail_status(status, PutRefused(f"{self.name}: the IOC refused the move to {shown(position)} "
                                                      f"({pvname}): {reason(context, pvname)}"))
 
         unwatch = watch(self.user_setpoint._write_pv, refused)
@@ -749,6 +803,13 @@ class BeamlineMotor(EpicsMotor):
             self._fail_move("stopped while not connected to the IOC")
             return
         super().stop(success=success)
+        # ophyd's EpicsMotor.stop ignores ``success`` (its move status ends when .DMOV rises,
+        # failed or not as the record says): a stop that counts as a success (the RunEngine's,
+        # when it pauses or suspends) ends the pending move now. Else a move started before
+        # .DMOV rises (the RunEngine resuming) fails it, and the run with it.
+        status = self._move_status
+        if success and status is not None and not status.done:
+            self._done_moving(success=True)
 
     def _done_moving(self, success=True, timestamp=None, value=None, **kwargs):
         # A stalled move fails with what the record says (where the motor stopped, why),

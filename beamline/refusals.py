@@ -24,6 +24,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from .messages import shown
+
 CA_OP_PUT = 1  # cadef.h: CA_OP_GET 0, CA_OP_PUT 1, ...
 
 
@@ -175,4 +177,4 @@ class Refusal:
 
     def error(self, name: str) -> PutRefused:
         pvname = self.pv.pvname
-        return PutRefused(f"{name}: the IOC refused {self.value!r} for {pvname}: {reason(self.context or '', pvname)}")
+        return PutRefused(f"{name}: the IOC refused {shown(self.value)} for {pvname}: {reason(self.context or '', pvname)}")

@@ -1,9 +1,15 @@
 """What the tutorial's ``%run ../beamline_configuration.py`` sets up.
 
 ``from beamline.session import *`` gives ``RE``, ``db``, ``bp``, ``bps``, ``np``, ``plt``,
-``bec`` and the devices ``dot`` (``dot.exp`` is the exposure, s), ``I`` (ring current,
-mA), ``mtr_dotx`` and ``mtr_doty``: the session is made (the IOC connected to) when
+``bec`` (bluesky's BestEffortCallback: live table and plots, see :mod:`beamline.live`) and
+the devices ``dot`` (``dot.exp`` is the exposure, s), ``I`` (ring current, mA),
+``mtr_dotx`` and ``mtr_doty``: the session is made (the IOC connected to) when
 these names are first used. ``make_session(prefix)`` makes another one.
+
+Live plots redraw at most twice a second (``bec.max_redraw_rate``) while a run is live. With
+matplotlib's backend unable to show figures (Agg: a terminal without a display) the plots are
+off; ``bec.enable_plots()`` makes them anyway (then ``plt.savefig``), ``bec.disable_plots()``
+turns them off anywhere.
 
 If the IOC dies mid-run, the run fails (exit status ``'fail'``) within about a second
 and keeps every event taken so far; a hung IOC fails it after the timeouts described in
@@ -48,15 +54,16 @@ import bluesky.plan_stubs as bps  # noqa: E402
 import bluesky.plans as bp  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from bluesky import RunEngine  # noqa: E402
-from bluesky.callbacks.best_effort import BestEffortCallback  # noqa: E402
 from bluesky.utils import PersistentDict, ProgressBarManager  # noqa: E402
 
 from beamline_shared.paths import default_data_root  # noqa: E402
 
 from .connection import connect_or_explain, ioc_data_root  # noqa: E402
 from .devices import make_devices  # noqa: E402
+from .live import live_feedback  # noqa: E402
+from .run_engine import RunEngine  # noqa: E402
 from .storage import default_storage_dir, metadata_dir, open_broker  # noqa: E402
+from .terminal_errors import show_errors_briefly  # noqa: E402
 from .tiled_connection import find_tiled_server  # noqa: E402
 
 PREFIX = os.environ.get("BEAMLINE_PREFIX", "BL:")
@@ -104,12 +111,22 @@ def log_to_file(path: Path) -> None:
         logger.addHandler(handler)
 
 
-def make_session(prefix: str = PREFIX, live: bool = LIVE, timeout: float | None = None) -> dict:
-    """Connect to the IOC and build the RunEngine, databroker and devices; returns the namespace."""
+def make_session(prefix: str = PREFIX, live: bool = LIVE, timeout: float | None = None,
+                 config: str | Path | None = None) -> dict:
+    """Connect to the IOC and build the RunEngine, databroker and devices; returns the namespace.
+
+    ``config``: a beamline configuration file (or a shipped one's name): devices for everything
+    it declares, named as it names them (:mod:`beamline.configured`), instead of the tutorial's.
+    """
     timeout = float(os.environ.get("BEAMLINE_CONNECT_TIMEOUT", "5")) if timeout is None else timeout
-    data_root = ioc_data_root(prefix, timeout)
-    devices = make_devices(prefix, write_path_template=os.path.join(data_root, "images", "%Y", "%m", "%d", ""))
-    connect_or_explain(prefix, devices.values(), timeout)
+    if config is not None:
+        from .configured import connect_configured
+
+        devices, data_root = connect_configured(config, timeout)
+    else:
+        data_root = ioc_data_root(prefix, timeout)
+        devices = make_devices(prefix, write_path_template=os.path.join(data_root, "images", "%Y", "%m", "%d", ""))
+        connect_or_explain(prefix, devices.values(), timeout)
 
     RE = RunEngine({})
     # Scan ids keep counting from session to session, as at a beamline.
@@ -117,7 +134,8 @@ def make_session(prefix: str = PREFIX, live: bool = LIVE, timeout: float | None 
     db = open_broker()
     RE.subscribe(db.insert)
     log_to_file(default_storage_dir() / "session.log")
-    bec = BestEffortCallback()
+    bec = live_feedback()
+    show_errors_briefly()  # in a terminal IPython session: the error's message, %tb for its traceback
     if live:
         RE.subscribe(bec)
         RE.waiting_hook = ProgressBarManager()
@@ -129,6 +147,12 @@ def subscribe_tiled(RE: RunEngine, *data_roots) -> object | None:
     server = find_tiled_server(*data_roots, default_data_root())
     if server is None:
         return None
+    if server.get("api_key") is None and "keys" in server:
+        import getpass
+
+        raise ConnectionError(f"beamline-tiled at {server['uri']} serves several users and has no key for "
+                              f"{getpass.getuser()!r} in {server['keys']}: it must be started with "
+                              f"--user {getpass.getuser()}")
     from .tiled_storage import tiled_client, tiled_writer
 
     try:

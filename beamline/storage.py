@@ -376,15 +376,25 @@ class Broker(databroker.v1.Broker):
     def __init__(self, catalog, **kwargs):
         super().__init__(catalog, **kwargs)
         self.prepare_hook = _prepare
+        self._writer = None  # the catalog's (RunFileCatalog._get_serializer), made at the first insert
 
     def insert(self, name: str, doc: dict) -> None:
         """Store a document (``RE.subscribe(db.insert)``); a failed write raises :class:`RunStoreError`
-        naming the directory, and the run, cut off, reads as failed from then on."""
+        naming the directory, and the run, cut off, reads as failed from then on.
+
+        What databroker 1.2.5's ``Broker.insert`` does (the catalog's writer, then a reload at each
+        stop), without its PendingDeprecationWarning per document: that warns of removal in a
+        future databroker, and this one is pinned.
+        """
+        if self._writer is None:
+            self._writer = self._catalog._get_serializer()
         try:
-            super().insert(name, doc)
+            self._writer(name, doc)
         except RunStoreError:
             self._catalog.force_reload()
             raise
+        if name == "stop":
+            self._catalog.force_reload()
 
     def __getitem__(self, key):
         try:

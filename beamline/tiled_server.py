@@ -9,8 +9,15 @@ PostgreSQL database (many users, several processes writing at once). Tabular dat
 events' scalar columns) goes to ``--storage``: a DuckDB file in the data root by default,
 or a PostgreSQL database.
 
-While it serves, it leaves ``<data root>/tiled.json`` (``uri``, ``api_key``, ``pid``) for
-clients on this machine (``beamline.session`` looks for it), and removes it on exit if
+One user (the default): one API key, ``--api-key`` or a random one. ``--user NAME[:reader]``
+(repeatable) serves several: tiled's multi-user mode, a key of their own for each user
+named and for the user who starts the server (see :mod:`beamline.tiled_users`), in
+``<data root>/tiled/keys/NAME`` (mode 0600).
+
+While it serves, it leaves ``<data root>/tiled.json`` for clients on this machine
+(``beamline.session`` looks for it): ``uri``, ``pid`` and, with one user, ``api_key`` (the
+file is then mode 0600: the key is not readable by other users), with several ``keys``
+(the key directory; each client reads its own user's file). It removes the file on exit if
 the file is still its own. Ctrl-C (SIGINT) or ``kill`` (SIGTERM) stops it cleanly.
 """
 
@@ -18,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import os
 import secrets
@@ -35,10 +43,13 @@ def _is_sql_uri(uri: str) -> bool:
     return uri.startswith(("postgresql:", "postgresql+", "sqlite:", "sqlite+", "duckdb:"))
 
 
-def build_catalog(data_root: Path, catalog: str | None = None, storage: str | None = None):
+def build_catalog(data_root: Path, catalog: str | None = None, storage: str | None = None,
+                  streaming_cache: str = "memory"):
     """The tiled catalog adapter for ``data_root``: the catalog database (SQLite in the data
     root by default, created if missing), writable storage in ``<data root>/tiled/``, and the
-    data root readable, so externally written files can be registered and served."""
+    data root readable, so externally written files can be registered and served.
+    ``streaming_cache`` holds the updates tiled streams to subscribers (``memory``, or a
+    ``redis://host:port/db`` shared by several server processes and kept across restarts)."""
     from tiled.catalog import from_uri
     from tiled.config import StreamingCacheConfig
 
@@ -48,6 +59,8 @@ def build_catalog(data_root: Path, catalog: str | None = None, storage: str | No
     storage = storage or f"duckdb:///{tiled_dir / 'storage.duckdb'}"
     if not _is_sql_uri(catalog):
         raise ValueError(f"--catalog: expected a sqlite:/// or postgresql:// URI, not {catalog!r}")
+    if streaming_cache != "memory" and not streaming_cache.startswith(("redis://", "rediss://")):
+        raise ValueError(f"--streaming-cache: expected memory or a redis:// URI, not {streaming_cache!r}")
     if not _is_sql_uri(storage):
         raise ValueError(f"--storage: expected a duckdb:///, sqlite:/// or postgresql:// URI, not {storage!r}")
     # The IOC reports its data root as given; a client may see it through a symlink
@@ -58,7 +71,7 @@ def build_catalog(data_root: Path, catalog: str | None = None, storage: str | No
         catalog,
         writable_storage=[str(tiled_dir / "data"), storage],
         readable_storage=readable,
-        cache_config=StreamingCacheConfig(uri="memory").model_dump(),
+        cache_config=StreamingCacheConfig(uri=streaming_cache).model_dump(),
     )
 
 
@@ -93,14 +106,23 @@ def initialize_catalog(uri: str) -> bool:
     return created
 
 
-def build_server(catalog_adapter, api_key: str, host: str, port: int, connection: Path):
+def build_server(catalog_adapter, api_key: str | None, host: str, port: int, connection: Path,
+                 users_database: str | None = None, keys: Path | None = None):
     """A uvicorn server for the catalog that writes ``connection`` once it serves and removes
-    it (if still its own) when it stops."""
+    it (if still its own) when it stops. With ``users_database`` (tiled's authentication
+    database, users provisioned, their keys in ``keys``) it serves several users; else the
+    one ``api_key``."""
     import uvicorn
     from tiled.config import Authentication
     from tiled.server.app import build_app
 
-    app = build_app(catalog_adapter, authentication=Authentication(single_user_api_key=api_key))
+    if users_database is not None:
+        from . import tiled_users
+
+        app = build_app(catalog_adapter, authentication=tiled_users.authentication(),
+                        server_settings={"database": tiled_users.database_settings(users_database)})
+    else:
+        app = build_app(catalog_adapter, authentication=Authentication(single_user_api_key=api_key))
 
     class Server(uvicorn.Server):
         written: str | None = None
@@ -109,11 +131,11 @@ def build_server(catalog_adapter, api_key: str, host: str, port: int, connection
             await super().startup(sockets)
             if self.started:
                 sock_host, sock_port = self.servers[0].sockets[0].getsockname()[:2]
-                info = {"uri": f"http://{sock_host}:{sock_port}/api/v1", "api_key": api_key, "pid": os.getpid()}
+                info = {"uri": f"http://{sock_host}:{sock_port}/api/v1", "pid": os.getpid()}
+                info.update({"keys": str(keys)} if users_database is not None else {"api_key": api_key})
                 self.written = json.dumps(info, indent=1)
-                tmp = connection.with_suffix(f".{os.getpid()}.tmp")
-                tmp.write_text(self.written)
-                tmp.replace(connection)
+                # With a key in it, only this user may read it; other users' clients find their own.
+                write_private(connection, self.written, 0o644 if users_database is not None else 0o600)
                 print(f"beamline-tiled: serving {info['uri']} (PID {os.getpid()}); connection file {connection}",
                       flush=True)
 
@@ -125,6 +147,18 @@ def build_server(catalog_adapter, api_key: str, host: str, port: int, connection
     return Server(config)
 
 
+def write_private(path: Path, text: str, mode: int) -> None:
+    """Replace ``path`` with ``text``, the new file created with ``mode`` (never briefly wider)."""
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+    os.chmod(tmp, mode)  # the umask may have narrowed it; O_CREAT does not widen a leftover file
+    tmp.replace(path)
+
+
 def remove_own_file(path: Path, content: str | None) -> None:
     """Remove ``path`` if it still holds ``content`` (another server may have replaced it)."""
     if content is None:
@@ -134,6 +168,26 @@ def remove_own_file(path: Path, content: str | None) -> None:
             path.unlink()
     except OSError:
         pass
+
+
+def _users(parser: argparse.ArgumentParser, given: list[str]) -> list:
+    """The users of ``--user`` (none: one-user mode), the starting user added as a writer."""
+    if not given:
+        return []
+    from . import tiled_users
+
+    users = {}
+    for text in given:
+        try:
+            user = tiled_users.parse_user(text)
+        except ValueError as exc:
+            parser.error(f"--user {exc}")
+        if user.name in users and users[user.name] != user:
+            parser.error(f"--user {user.name} given twice with different roles")
+        users[user.name] = user
+    me = getpass.getuser()
+    users.setdefault(me, tiled_users.User(me))
+    return list(users.values())
 
 
 def _exit_on_sigterm(signum, frame) -> None:
@@ -152,27 +206,55 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--storage", default=None,
                         help="tabular storage database: duckdb:///PATH, sqlite:///PATH or postgresql://... "
                              "(default: <data root>/tiled/storage.duckdb)")
+    parser.add_argument("--streaming-cache", default="memory",
+                        help="where updates streamed to subscribers are kept: memory (default) or "
+                             "redis://host:port/db")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default %(default)s; another interface serves other hosts)")
     parser.add_argument("--port", type=int, default=0, help="TCP port (default: a free one)")
     parser.add_argument("--api-key", default=os.environ.get("TILED_SINGLE_USER_API_KEY"),
-                        help="the key clients must present (default $TILED_SINGLE_USER_API_KEY, else a new "
-                             "random one, written to tiled.json)")
+                        help="one user: the key clients must present (default $TILED_SINGLE_USER_API_KEY, else "
+                             "a new random one, written to tiled.json, readable by this user only)")
+    parser.add_argument("--user", action="append", default=[], metavar="NAME[:reader]",
+                        help="serve several users, each with a key of their own in <data root>/tiled/keys/NAME "
+                             "(mode 0600): NAME reads and writes runs, NAME:reader only reads; repeat for each "
+                             "user (the user starting the server is always a writer)")
+    parser.add_argument("--users-database", default=None,
+                        help="with --user: tiled's authentication database (default sqlite:///<data root>/"
+                             "tiled/authn.db; postgresql://... for a shared one)")
     args = parser.parse_args(argv)
 
     data_root = (args.data_root or default_data_root()).absolute()
     if not data_root.is_dir():
         parser.error(f"--data-root {data_root}: no such directory")
-    api_key = args.api_key or secrets.token_hex(32)
-    if not api_key.isalnum():
+    users = _users(parser, args.user)
+    if users and args.api_key:
+        parser.error("--api-key serves one user; with --user each user gets a key of their own")
+    api_key = None if users else (args.api_key or secrets.token_hex(32))
+    if api_key is not None and not api_key.isalnum():
         parser.error("--api-key: letters and digits only")
     try:
-        catalog = build_catalog(data_root, args.catalog, args.storage)
+        catalog = build_catalog(data_root, args.catalog, args.storage, args.streaming_cache)
     except Exception as exc:  # a bad URI, an unreachable database: say which
         print(f"beamline-tiled: cannot open the catalog: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
+    users_database = keys = None
+    if users:
+        from . import tiled_users
+
+        users_database = args.users_database or f"sqlite:///{data_root / 'tiled' / 'authn.db'}"
+        try:
+            files = tiled_users.provision(users_database, users, data_root)
+        except Exception as exc:
+            print(f"beamline-tiled: cannot set up the users in --users-database: {type(exc).__name__}: {exc}",
+                  file=sys.stderr)
+            return 2
+        keys = tiled_users.key_dir(data_root)
+        print(f"beamline-tiled: users {', '.join(f'{u.name} ({u.role})' for u in users)}; keys in {keys}",
+              flush=True)
+        assert set(files) == {u.name for u in users}
     connection = tiled_file(data_root)
-    server = build_server(catalog, api_key, args.host, args.port, connection)
+    server = build_server(catalog, api_key, args.host, args.port, connection, users_database, keys)
     # uvicorn handles SIGINT and SIGTERM: it stops accepting, finishes requests in flight, runs
     # the app's shutdown, then re-raises the signal to the handlers it found: these.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
@@ -201,13 +283,20 @@ class TiledProcess:
 
     def __init__(self, data_root: Path | str, catalog: str | None = None, storage: str | None = None,
                  host: str = "127.0.0.1", port: int = 0, log_path: Path | str | None = None,
-                 command_prefix: list[str] | None = None) -> None:
+                 command_prefix: list[str] | None = None, streaming_cache: str | None = None,
+                 api_key: str | None = None, users: list[str] | None = None) -> None:
         self.data_root = Path(data_root)
         self.args = ["--data-root", str(self.data_root), "--host", host, "--port", str(port)]
+        if streaming_cache:
+            self.args += ["--streaming-cache", streaming_cache]
+        if api_key:  # a key of the caller's: the same after a restart
+            self.args += ["--api-key", api_key]
         if catalog:
             self.args += ["--catalog", catalog]
         if storage:
             self.args += ["--storage", storage]
+        for user in users or ():
+            self.args += ["--user", user]
         self.log_path = Path(log_path) if log_path else self.data_root / "tiled.log"
         self.command_prefix = list(command_prefix or [])  # e.g. ["ip", "netns", "exec", "ns"]
         self.proc = None
@@ -219,7 +308,14 @@ class TiledProcess:
 
     @property
     def api_key(self) -> str:
+        """The one user's key (``users`` mode: see :meth:`key_of`)."""
         return self.info["api_key"]
+
+    def key_of(self, user: str) -> str:
+        """``user``'s key, with several users (from its key file)."""
+        from .tiled_users import key_file
+
+        return key_file(self.data_root, user).read_text().strip()
 
     def start(self, timeout: float = 60.0) -> TiledProcess:
         """Start the server; return once its ``tiled.json`` names it. Raises RuntimeError if it exits."""

@@ -32,6 +32,7 @@ document the RunEngine emits, and databroker stores, is not touched.
 from __future__ import annotations
 
 import logging
+import os
 import posixpath
 from collections.abc import Callable
 from pathlib import Path
@@ -75,17 +76,26 @@ def tiled_client(uri: str, api_key: str | None = None):
     return from_uri(uri, api_key=api_key)
 
 
-def tiled_writer(client, backup_directory: Path | str | None = None) -> LegacyTiffResources:
+def tiled_writer(client, backup_directory: Path | str | None = None,
+                 batch_size: int | None = None) -> LegacyTiffResources:
     """A RunEngine callback that stores every run in tiled through ``client``.
 
     If tiled fails while a run is written (the server went away), TiledWriter logs a
     warning and writes that run's documents as JSON lines into ``backup_directory``
     instead, so the run fails neither in the RunEngine nor in storage.
+
+    ``batch_size`` (default ``$BEAMLINE_TILED_BATCH_SIZE``, else TiledWriter's 10,000) is how
+    many events TiledWriter collects before it writes them: with the default a run reaches
+    tiled when it ends; 1 writes each event as it is taken, so that clients subscribed to
+    tiled's stream see it live (``beamline-up`` sets 1), at the cost of two requests a point.
     """
-    from bluesky.callbacks.tiled_writer import TiledWriter
+    from bluesky.callbacks.tiled_writer import BATCH_SIZE, TiledWriter
+
+    if batch_size is None:
+        batch_size = int(os.environ.get("BEAMLINE_TILED_BATCH_SIZE", BATCH_SIZE))
 
     backup = None
     if backup_directory is not None:
         Path(backup_directory).mkdir(parents=True, exist_ok=True)
         backup = str(backup_directory)
-    return LegacyTiffResources(TiledWriter(client, backup_directory=backup))
+    return LegacyTiffResources(TiledWriter(client, backup_directory=backup, batch_size=batch_size))

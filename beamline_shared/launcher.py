@@ -134,11 +134,56 @@ def _stop_repeater() -> None:
         end_process(_repeater, timeout=5)
 
 
-def _interrupt_when_parent_dies() -> None:
+def interrupt_when_parent_dies() -> None:
     """In the child, before exec: SIGINT when the thread that started it ends (Linux's
     PR_SET_PDEATHSIG); elsewhere nothing."""
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None).prctl(1, signal.SIGINT)  # 1 = PR_SET_PDEATHSIG
+
+
+def load_config(config: Path | str):
+    """A configuration file, or a shipped one by name (:mod:`beamline_shared.config`)."""
+    from .config import load, locate  # pydantic: only for those who use a configuration
+
+    return load(locate(config))
+
+
+def ready_pv(ioc) -> str:
+    """A PV of a configured IOC (:class:`beamline_shared.config.IOC`) that answers once it serves."""
+    if ioc.cameras:
+        camera = ioc.cameras[0]
+        return camera.driver_prefix + "Acquire_RBV" if camera.layout == "areadetector" else camera.prefix + "exp"
+    if ioc.motors:
+        return ioc.motors[0].pv + ".DMOV"
+    if ioc.point_detectors:
+        return ioc.point_detectors[0].prefix + "det"
+    if ioc.ring is not None:
+        return ioc.ring.pv
+    if ioc.sim is not None:
+        return ioc.sim.prefix + "TimeScale"
+    raise ValueError(f"IOC {ioc.name} serves nothing")
+
+
+def start_iocs(config: Path | str, *, data_root: Path | str, time_scale: float = 1.0, seed: int | None = None,
+               extra_args: list[str] | None = None, log_dir: Path | str | None = None,
+               exit_with_parent: bool = False, timeout: float = 30.0,
+               names: list[str] | None = None) -> list[IOCProcess]:
+    """Start every IOC of a configuration file (or those ``names``), each in a process of its own
+    on a free port; stops those already started if one fails. Clients reach them all with
+    ``ca_environment(procs[0].port, [p.port for p in procs])``."""
+    beamline = load_config(config)
+    procs: list[IOCProcess] = []
+    try:
+        for spec in [beamline.ioc(name) for name in names] if names else beamline.iocs:
+            log = Path(log_dir) / f"ioc-{spec.name}.log" if log_dir is not None else None
+            procs.append(IOCProcess(config=config, ioc=spec.name, data_root=data_root, time_scale=time_scale,
+                                    seed=seed, extra_args=extra_args, log_path=log,
+                                    exit_with_parent=exit_with_parent).start(timeout))
+    except BaseException:
+        for proc in procs:
+            proc.stop()
+        raise
+    return procs
 
 
 class IOCProcess:
@@ -158,7 +203,20 @@ class IOCProcess:
         extra_args: list[str] | None = None,
         log_path: Path | str | None = None,
         exit_with_parent: bool = False,
+        config: Path | str | None = None,
+        ioc: str | None = None,
     ) -> None:
+        self.config = config  # a configuration file (or a shipped one's name), and the IOC of it to serve
+        self.ioc = ioc
+        if config is not None:
+            beamline = load_config(config)
+            spec = beamline.ioc(ioc) if ioc else beamline.iocs[0]
+            if ioc is None and len(beamline.iocs) > 1:
+                raise ValueError(f"{config}: name the IOC to start (it has {[i.name for i in beamline.iocs]})")
+            prefix = spec.prefix or spec.name  # what names its connection file
+            self.ready_pv = ready_pv(spec)
+        else:
+            self.ready_pv = f"{prefix}dot:cam1:Acquire_RBV"
         self.prefix = prefix
         self.exit_with_parent = exit_with_parent  # SIGINT when this process dies (Linux), as by Ctrl-C
         self.data_root = Path(data_root) if data_root is not None else None
@@ -180,7 +238,11 @@ class IOCProcess:
         return self.proc.pid if self.proc else None
 
     def command(self) -> list[str]:
-        cmd = [sys.executable, "-m", "ioc", "--prefix", self.prefix, "--time-scale", str(self.time_scale), "-q"]
+        cmd = [sys.executable, "-m", "ioc", "--time-scale", str(self.time_scale), "-q"]
+        if self.config is not None:
+            cmd += ["--config", str(self.config)] + (["--ioc", self.ioc] if self.ioc else [])
+        else:
+            cmd += ["--prefix", self.prefix]
         if self.data_root is not None:
             cmd += ["--data-root", str(self.data_root)]
         if self.seed is not None:
@@ -197,7 +259,7 @@ class IOCProcess:
             out = subprocess.DEVNULL
         self.proc = subprocess.Popen(self.command(), env=env, stdout=out, stderr=subprocess.STDOUT,
                                      start_new_session=True,
-                                     preexec_fn=_interrupt_when_parent_dies if self.exit_with_parent else None)
+                                     preexec_fn=interrupt_when_parent_dies if self.exit_with_parent else None)
         self.wait_ready(timeout)
         return self
 
@@ -205,7 +267,7 @@ class IOCProcess:
         from caproto.sync.client import read
 
         deadline = time.monotonic() + timeout
-        pv = f"{self.prefix}dot:cam1:Acquire_RBV"
+        pv = self.ready_pv
         last_error: Exception | None = None
         # caproto's sync client reads the address list from the environment. No repeater: it
         # would spawn one bound to every interface (0.0.0.0:5065) that outlives us; beacons

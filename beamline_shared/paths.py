@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -55,18 +56,17 @@ class PrefixInUse(RuntimeError):
     """Another live IOC already serves this prefix from this data root."""
 
 
-def claim_connection_file(prefix: str, data_root: Path, info: dict) -> tuple[Path, dict | None]:
-    """Create ``ioc-<prefix>.json`` for this process (``info`` includes its ``pid``).
-
-    Returns the path and the stale file's contents if one (its PID gone) was replaced.
-    Raises :class:`PrefixInUse` if a live IOC owns the file: it is never overwritten.
-    The file is created exclusively, so two IOCs starting at once cannot both claim it.
-    """
-    path = connection_file(prefix, data_root)
+def claim_file(path: Path, info: dict, *, alive: Callable[[int], bool], in_use: Callable[[dict, int], Exception],
+               contended: Exception, mode: int = 0o644) -> dict | None:
+    """Create ``path`` exclusively for this process, holding ``info`` (which includes its ``pid``)
+    as JSON, so that two processes starting at once cannot both claim it. A file whose PID is
+    ``alive`` (another process's) is never overwritten: ``in_use(its contents, its pid)`` is
+    raised (``contended`` if the file keeps reappearing). A stale one is replaced and its
+    contents returned (None if there was none)."""
     stale = None
     for _ in range(5):
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         except FileExistsError:
             try:
                 other = json.loads(path.read_text())
@@ -75,11 +75,8 @@ def claim_connection_file(prefix: str, data_root: Path, info: dict) -> tuple[Pat
                 continue  # removed meanwhile: try again
             except (OSError, ValueError, KeyError, TypeError):
                 other, other_pid = {}, None  # unreadable: a crash mid-write
-            if other_pid is not None and other_pid != os.getpid() and pid_alive(other_pid):
-                raise PrefixInUse(
-                    f"an IOC with prefix {prefix!r} is already running: PID {other_pid}, port {other.get('port')}, "
-                    f"data root {data_root} ({path}). Use it, stop it (kill {other_pid}), or start this one "
-                    f"with another --prefix or --data-root.") from None
+            if other_pid is not None and other_pid != os.getpid() and alive(other_pid):
+                raise in_use(other, other_pid) from None
             stale = other
             try:
                 path.unlink()
@@ -88,8 +85,26 @@ def claim_connection_file(prefix: str, data_root: Path, info: dict) -> tuple[Pat
             continue
         with os.fdopen(fd, "w") as f:
             json.dump(info, f, indent=1)
-        return path, stale
-    raise PrefixInUse(f"could not create {path}: another IOC keeps creating it")
+        return stale
+    raise contended
+
+
+def claim_connection_file(prefix: str, data_root: Path, info: dict) -> tuple[Path, dict | None]:
+    """Create ``ioc-<prefix>.json`` for this process (``info`` includes its ``pid``).
+
+    Returns the path and the stale file's contents if one (its PID gone) was replaced.
+    Raises :class:`PrefixInUse` if a live IOC owns the file: it is never overwritten.
+    The file is created exclusively, so two IOCs starting at once cannot both claim it.
+    """
+    path = connection_file(prefix, data_root)
+
+    def in_use(other: dict, pid: int) -> PrefixInUse:
+        return PrefixInUse(f"an IOC with prefix {prefix!r} is already running: PID {pid}, port {other.get('port')}, "
+                           f"data root {data_root} ({path}). Use it, stop it (kill {pid}), or start this one "
+                           f"with another --prefix or --data-root.")
+
+    contended = PrefixInUse(f"could not create {path}: another IOC keeps creating it")
+    return path, claim_file(path, info, alive=pid_alive, in_use=in_use, contended=contended)
 
 
 def release_connection_file(path: Path, pid: int) -> None:

@@ -12,14 +12,10 @@ loopback ports; it prints the rows, the notes and the JSON figures of those rows
 from __future__ import annotations
 
 import argparse
-import json
-import shutil
 import sys
-import tempfile
-import warnings
-from pathlib import Path
 
 from . import env
+from .section import run_section
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,27 +31,12 @@ def main(argv: list[str] | None = None) -> int:
 
         plan = dataclasses.replace(plan, ca_repeats=args.repeats)
     ports = env.configure(3)
-    warnings.filterwarnings("ignore", message="epicscorelibs.path.pyepics must be imported")
-    from .report import table
-    from .run import Bench, _quiet_libca
 
-    workdir = Path(tempfile.mkdtemp(prefix="beamline-bench-ca-"))
-    _quiet_libca(workdir / "libca.log")
-    bench = Bench(plan, "quick" if args.quick else "full", ports, workdir)
-    try:
-        prefix = "BENCH1:"
-        ioc = bench.ioc(prefix, ports[0])
+    def measure(bench, prefix, ioc):
         bench.ca(prefix, ioc)
         bench.caproto_alone()
-    finally:
-        bench.stop_all()
-        bench.server_notes()
-        shutil.rmtree(workdir, ignore_errors=True)
-    print(table(bench.rows))
-    for note in bench.notes:
-        print(f"- {note}")
-    print(json.dumps({k: round(v, 3) for k, v in sorted(bench.figures.items())}))
-    return 0
+
+    return run_section(plan, "quick" if args.quick else "full", ports, "ca", measure)
 
 
 if __name__ == "__main__":

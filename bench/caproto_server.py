@@ -3,7 +3,7 @@
 Run as ``python -m bench.caproto_server DEVICE ROWS COLS [--stock]`` with the CA server
 environment of :func:`beamline_shared.launcher.ca_environment`. Same PVs as the C reference
 (``ArrayData``, ``Post``, ``Posts``; ``Post`` = 1 posts as fast as it can, N > 1 posts N
-arrays per second), served by the beamline IOC's server (:mod:`ioc.ca_server`), or with
+arrays per second), served by the beamline IOC's server (:mod:`ioc.server`), or with
 ``--stock`` by caproto's own: it shows what the server delivers when the arrays are
 ready-made, apart from the camera simulation that feeds ``image1:ArrayData``.
 """
@@ -15,11 +15,14 @@ import sys
 
 import numpy as np
 from caproto import ChannelType
-from caproto.server import PVGroup, pvproperty
+from caproto.server import PVGroup, PvpropertyIntegerRO, pvproperty
 from caproto.server import run as caproto_run
-from caproto.server.server import PvpropertyIntegerRO
 
-from ioc import ca_server
+from ioc import server
+
+
+class Image(server.EncodedOnce, PvpropertyIntegerRO):
+    """An image served as the beamline IOC serves image1:ArrayData: converted to the wire's type once."""
 
 
 def make_group(device: str, rows: int, cols: int, stock: bool = False) -> PVGroup:
@@ -29,7 +32,7 @@ def make_group(device: str, rows: int, cols: int, stock: bool = False) -> PVGrou
     class Reference(PVGroup):
         # Ours serves an image as the beamline IOC's image1:ArrayData does (EncodedOnce); --stock as caproto does.
         array_data = pvproperty(name="ArrayData", value=frames[0], max_length=rows * cols, read_only=True,
-                                dtype=ChannelType.LONG if stock else ca_server.encoded_once(PvpropertyIntegerRO))
+                                dtype=ChannelType.LONG if stock else Image)
         post = pvproperty(name="Post", value=0, dtype=ChannelType.LONG)
         posts = pvproperty(name="Posts", value=0, dtype=ChannelType.LONG, read_only=True)
 
@@ -70,7 +73,7 @@ def main(argv: list[str]) -> None:
     stock = "--stock" in argv
     group = make_group(device, rows, cols, stock)
     print("caproto ready", flush=True)
-    serve = caproto_run if stock else ca_server.run
+    serve = caproto_run if stock else server.run
     serve(group.pvdb, interfaces=["127.0.0.1"], log_pv_names=False)
 
 

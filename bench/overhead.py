@@ -2,7 +2,9 @@
 
 Two views of it: the whole scan (``count([dot, I])`` with RunEngine and databroker, as a
 user runs it) and the IOC alone (a pyepics put with completion on ``cam1:Acquire`` with
-the TIFF plugin saving, so one CA round trip and no client framework).
+the TIFF plugin saving, so one CA round trip and no client framework). The IOC alone is
+also measured with a plugin chain (:func:`wire_chain`: ROI1 -> Proc1 -> Stats1, TIFF1
+writing Proc1's output) against the default wiring (TIFF1 and Stats1 on the camera).
 """
 
 from __future__ import annotations
@@ -54,3 +56,30 @@ def ioc_overhead_ms(prefix: str, exposure: float, num: int) -> float:
         _put(f"{prefix}dot:cam1:Acquire", 1)
         times.append(time.perf_counter() - t0)
     return 1000.0 * (statistics.median(times) - exposure)
+
+
+CHAIN_PLUGINS = ("ROI1:", "Proc1:")
+
+
+def wire_chain(prefix: str) -> None:
+    """ROI1 on the camera (a 320 x 240 region), Proc1 on ROI1 subtracting a background it saved
+    (into Int32, as a beamline does: in the camera's UInt32 a negative difference wraps),
+    Stats1 and TIFF1 on Proc1: a frame passes four plugins. Call :func:`prepare_ioc_only` first."""
+    p = f"{prefix}dot:"
+    for pv, value in (("ROI1:MinX", 160), ("ROI1:SizeX", 320), ("ROI1:MinY", 120), ("ROI1:SizeY", 240),
+                      ("ROI1:EnableCallbacks", 1), ("Proc1:NDArrayPort", "ROI1"), ("Proc1:EnableCallbacks", 1),
+                      ("Proc1:DataTypeOut", "Int32"),
+                      ("Proc1:EnableBackground", 0), ("Stats1:NDArrayPort", "PROC1"),
+                      ("TIFF1:NDArrayPort", "PROC1")):
+        _put(p + pv, value)
+    _put(p + "cam1:Acquire", 1)
+    _put(p + "Proc1:SaveBackground", 1)
+    _put(p + "Proc1:EnableBackground", 1)
+
+
+def unwire_chain(prefix: str) -> None:
+    """The default wiring again: TIFF1 and Stats1 on the camera, ROI1 and Proc1 disabled."""
+    p = f"{prefix}dot:"
+    for pv, value in (("Stats1:NDArrayPort", "DOT1"), ("TIFF1:NDArrayPort", "DOT1"), ("Proc1:EnableBackground", 0),
+                      ("Proc1:EnableCallbacks", 0), ("ROI1:EnableCallbacks", 0)):
+        _put(p + pv, value)

@@ -48,20 +48,20 @@ def write_json(path: Path, figures: dict[str, float]) -> None:
     Path(path).write_text(json.dumps(clean, indent=1, sort_keys=True) + "\n")
 
 
-README_START, README_END = "<!-- bench-table -->", "<!-- /bench-table -->"
+TABLE_START, TABLE_END = "<!-- bench-table -->", "<!-- /bench-table -->"
 
 
-def update_readme(path: Path, table_text: str, mode: str, notes: list[str]) -> None:
-    """Replace what lies between README_START and README_END in ``path`` by the table and its run's context."""
+def update_table(path: Path, table_text: str, mode: str, notes: list[str]) -> None:
+    """Replace what lies between TABLE_START and TABLE_END in ``path`` by the table and its run's context."""
     import datetime
 
     text = Path(path).read_text()
-    start, end = text.find(README_START), text.find(README_END)
+    start, end = text.find(TABLE_START), text.find(TABLE_END)
     if start < 0 or end < start:
-        raise ValueError(f"{path} has no {README_START} ... {README_END} markers")
+        raise ValueError(f"{path} has no {TABLE_START} ... {TABLE_END} markers")
     machine = next((n for n in notes if n.startswith("machine:")), "")
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     head = (f"From `python -m bench` in {mode} mode ({'`make bench`' if mode == 'full' else 'not what `make bench` runs'}),"
             f" {when}: {machine.partition('; ')[0].removeprefix('machine: ')}.")
-    body = f"{README_START}\n{head}\n\n{table_text}\n"
+    body = f"{TABLE_START}\n{head}\n\n{table_text}\n"
     Path(path).write_text(text[:start] + body + text[end:])

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import ca, fill, frames, overhead, profile
+from . import ca, fill, frames, live, overhead, plugin_chain, profile, readout
 from .report import Row, fmt
 from .scan import SCAN_EXPOSURE_NOTE, Scanner, connect_devices, set_time_scale
 from .servers import CaprotoReference, SoftIOC, server_errors, start_ioc
@@ -121,7 +121,7 @@ class Bench:
     # -- measurements ------------------------------------------------------------------
 
     def physics(self) -> None:
-        """Frame generation: ioc.physics against numpy's per-pixel Poisson (no servers)."""
+        """Frame generation: ioc.sim.physics against numpy's per-pixel Poisson (no servers)."""
         rng = np.random.default_rng(0)
         for exposure, key in ((0.005, "0005"), (0.1, "01")):
             a, b, r = alternate(self.plan.physics_repeats, lambda e=exposure: frames.ours_ms(rng, e, MAIN_SHAPE),
@@ -173,6 +173,16 @@ class Bench:
         for name, path in written.items():
             self.notes.append(profile.summary(name, path))
 
+    def live_plots(self, devices: dict) -> None:
+        """The scan with the session's live plots on and off (bench.live)."""
+        plan = self.plan
+        rows, figures, notes = live.measure(self.scanner, devices, plan.scan_frames, plan.live_repeats,
+                                            plan.live_stock_frames, self.discard)
+        for row in rows:
+            self.add(1, row)
+        self.figures.update(figures)
+        self.notes.extend(notes)
+
     def overhead(self, devices: dict, prefix: str, ioc) -> None:
         """Per-frame overhead at time scale 1, the whole scan and the IOC alone."""
         plan = self.plan
@@ -200,10 +210,64 @@ class Bench:
                                 f"{fmt(intervals.median)} / {fmt(intervals.p95)}", fmt(ms), "", "(info)"))
                 self.add(2, Row("  of which the IOC alone (Acquire put-callback) (ms)", fmt(ioc_ms.median),
                                 fmt(ms), fmt((ms + ioc_ms.median) / ms, 2), "(info)"))
+            self.readout(prefix, ioc)
         finally:
             set_time_scale(prefix, SCAN_TIME_SCALE)
             devices["dot"].exp.set(0.1).wait(10)
             shutil_rmtree(Path(ioc.data_root) / "ioc-only")
+
+    def readout(self, prefix: str, ioc) -> None:
+        """The camera's readout, against an IOC without one (bench.readout)."""
+        plan = self.plan
+        zero = start_ioc("BENCHR:", self.ports[-1], self.workdir, 1.0, extra_args=["--readout-row-time", "0"])
+        self.servers.append(zero)
+        try:
+            set_time_scale(prefix, 1.0)
+            rows, figures, notes = readout.measure(prefix, ioc, "BENCHR:", zero, plan.overhead_frames,
+                                                   plan.overhead_repeats)
+        finally:
+            self.stop(zero)
+        for row in rows:
+            self.add(2, row)
+        self.figures.update(figures)
+        self.notes.extend(notes)
+
+    def plugin_chain(self, prefix: str, ioc) -> None:
+        """The IOC alone (Acquire put-callback, time scale 1) with a frame passing ROI1 -> Proc1 ->
+        Stats1 plus TIFF1, against the default wiring (TIFF1 and Stats1 on the camera), alternated."""
+        plan = self.plan
+        exposure = 0.005
+        overhead.prepare_ioc_only(prefix, Path(ioc.data_root) / "ioc-only")
+
+        def chain() -> float:
+            overhead.wire_chain(prefix)
+            try:
+                return overhead.ioc_overhead_ms(prefix, exposure, plan.overhead_frames)
+            finally:
+                overhead.unwire_chain(prefix)
+
+        try:
+            a, b, r = alternate(2 * plan.overhead_repeats,
+                                chain, lambda: overhead.ioc_overhead_ms(prefix, exposure, plan.overhead_frames))
+        finally:
+            set_time_scale(prefix, SCAN_TIME_SCALE)
+            shutil_rmtree(Path(ioc.data_root) / "ioc-only")
+        self.figures.update(chain_overhead_ioc_ms=a.median, chain_overhead_ioc_ms_default=b.median,
+                            chain_added_ms=a.median - b.median)
+        self.add(2, Row("overhead per frame, ROI -> Proc -> Stats + TIFF chain, IOC alone (ms)", fmt(a.median),
+                        fmt(b.median), fmt(r.median, 2), "<= 4 ms", a.median <= 4))
+        self.add(2, Row("  added by the chain over TIFF1 + Stats1 on the camera (ms)", fmt(a.median - b.median, 2),
+                        "", "", "(info)"))
+        # The plugins' own work, in this process (no CA, no driver): CPU per frame, whatever the load.
+        frames = max(10, 5 * plan.overhead_frames)
+        cpu = alternate(2, lambda: plugin_chain.cpu_ms(True, frames)[1], lambda: plugin_chain.cpu_ms(False, frames)[1])
+        self.figures.update(chain_plugins_cpu_ms=cpu[0].median, chain_plugins_cpu_ms_default=cpu[1].median)
+        self.add(2, Row("  plugins' CPU per frame in process, chain vs TIFF1 + Stats1 (ms)", fmt(cpu[0].median, 2),
+                        fmt(cpu[1].median, 2), fmt(cpu[2].median, 2), "(info)"))
+        self.notes.append(f"chain: Acquire put-callback at time scale 1, {exposure:g} s exposure, "
+                          f"{plan.overhead_frames} frames a repeat, {2 * plan.overhead_repeats} alternated repeats: "
+                          f"chain {', '.join(fmt(v) for v in a.values)} ms, default "
+                          f"{', '.join(fmt(v) for v in b.values)} ms above the exposure")
 
     def long_run(self, devices: dict) -> str:
         """Record the long run (the fill rows read it back); through the IOC, its scan rate is a scaling figure."""
@@ -476,8 +540,12 @@ def run(plan, mode: str, ports: list[int], workdir: Path,
             devices = connect_devices(prefix, ioc.data_root)
         with bench.section("scan"):
             short_uid = bench.scan(devices, ioc)
+        with bench.section("live plots"):
+            bench.live_plots(devices)
         with bench.section("overhead"):
             bench.overhead(devices, prefix, ioc)
+        with bench.section("plugin chain"):
+            bench.plugin_chain(prefix, ioc)
         with bench.section("long run"):
             long_uid = bench.long_run(devices)
             if plan.flat_frames and plan.flat_shape == MAIN_SHAPE:

@@ -18,9 +18,9 @@ from .simdet import TiffExternalizer, make_sim_detectors
 
 EXPOSURE = 0.1  # s, the camera's default AcquireTime
 SCAN_EXPOSURE_NOTE = (f"{EXPOSURE:g} s exposures at time scale 1e4 (10 us of wall time); same work on both sides: "
-                      "the baseline draws the same frames (background included) with ioc.physics in-process, "
+                      "the baseline draws the same frames (background included) with ioc.sim.physics in-process, "
                       "computes Stats1's numbers (physics.stats) and writes each TIFF with the IOC's writer "
-                      "(ioc.tiffwriter: checks, temporary file, rename) from a RE subscriber, all in line; the IOC "
+                      "(ioc.areadetector.tiff_writer: checks, temporary file, rename) from a RE subscriber, all in line; the IOC "
                       "overlaps the next frame's generation with the client's work, which an in-process camera "
                       "cannot; the baseline posts and reads no PV")
 

@@ -17,9 +17,9 @@ SERVER_ERRORS = re.compile(r"Traceback|RuntimeError|deque mutated|Error|Dropped 
 
 
 def start_ioc(prefix: str, port: int, workdir: Path, time_scale: float,
-              shape: tuple[int, int] | None = None) -> IOCProcess:
+              shape: tuple[int, int] | None = None, extra_args: list[str] = ()) -> IOCProcess:
     """Start a beamline IOC (data root and log in ``workdir``); returns it once it answers."""
-    extra = ["--ring", "Constant"]
+    extra = ["--ring", "Constant", *extra_args]
     if shape is not None:
         extra += ["--sensor-shape", f"{shape[0]}x{shape[1]}"]
     name = prefix.strip(":").lower()

@@ -2,10 +2,10 @@
 
 It does the IOC's work per frame, in line (nothing overlaps): :func:`make_sim_detectors`
 gives ``dot_img`` (a ``SynSignal`` drawing the same frames as the IOC with
-:mod:`ioc.physics`, background included, and computing Stats1's numbers with
+:mod:`ioc.sim.physics`, background included, and computing Stats1's numbers with
 ``physics.stats``) and ``I`` (a constant ring current). :class:`TiffExternalizer` sits
 between the RunEngine and ``db.insert``: it writes each frame with the IOC's own writer
-(``ioc.tiffwriter.write_tiff``: template and data-root checks, a new temporary file,
+(``ioc.areadetector.tiff_writer.write_tiff``: template and data-root checks, a new temporary file,
 rename) and replaces it in the Event by a Datum of an ``AD_TIFF`` Resource (same spec,
 template and handler as ophyd's ``FileStoreTIFFIterativeWrite``), so the same databroker
 insert and fill paths run. What it does not do is CA: no PV is posted or read.
@@ -21,8 +21,9 @@ from pathlib import Path
 import numpy as np
 from event_model import compose_resource
 
-from ioc import physics
-from ioc.tiffwriter import FileTarget, write_tiff
+from ioc.areadetector.file_paths import FileTarget
+from ioc.areadetector.tiff_writer import write_tiff
+from ioc.sim import physics
 
 TEMPLATE = "%s%s_%6.6d.tiff"
 

@@ -1,4 +1,4 @@
-"""A small CA server for ``tests/test_ca_server.py``: ours (:mod:`ioc.ca_server`) or caproto's own.
+"""A small CA server for ``tests/test_ca_server.py``: ours (:mod:`ioc.server`) or caproto's own.
 
 Run as ``python -m tests.ca_server_app PREFIX [--stock]`` in the CA server environment of
 :func:`beamline_shared.launcher.ca_environment`; it prints ``ready`` once serving. PVs:
@@ -11,7 +11,7 @@ Run as ``python -m tests.ca_server_app PREFIX [--stock]`` in the CA server envir
   write base + N into the image's own array, and write that same array), ``burst`` (put N: post
   images base + 1 ... base + N as fast as the server takes them), ``image_severity`` (put S: the
   image's alarm severity, its value unchanged); ours serves ``image`` as the beamline IOC serves
-  ``image1:ArrayData`` (``ioc.ca_server.encoded_once``);
+  ``image1:ArrayData`` (``ioc.server.EncodedOnce``);
 * ``counter``, counting up every 10 ms from start-up (the server's own work: a camera acquiring);
 * ``text`` (DBR_STRING).
 """
@@ -113,13 +113,16 @@ class Probe(PVGroup):
 
 def ours() -> type[Probe]:
     """Probe with the image served as ours serves large arrays."""
-    from caproto.server.server import PvpropertyIntegerRO
+    from caproto.server import PvpropertyIntegerRO
 
-    from ioc.ca_server import encoded_once
+    from ioc.server import EncodedOnce
+
+    class Image(EncodedOnce, PvpropertyIntegerRO):
+        """A large array converted to the wire's type once per value."""
 
     class OurProbe(Probe):
         image = pvproperty(value=np.zeros(ROWS * COLS, dtype=np.int32), max_length=ROWS * COLS,
-                           dtype=encoded_once(PvpropertyIntegerRO), read_only=True)
+                           dtype=Image, read_only=True)
 
     return OurProbe
 
@@ -131,7 +134,7 @@ def main(argv: list[str]) -> None:
     if stock:
         from caproto.server import run
     else:
-        from ioc.ca_server import run
+        from ioc.server import run
     run(group.pvdb, interfaces=["127.0.0.1"])
 
 

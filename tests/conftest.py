@@ -17,9 +17,15 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import ophyd  # noqa: F401  (before any test module imports epics, see below)
 import pytest
 
 from beamline_shared.launcher import IOCProcess, ca_environment, free_port, start_repeater
+
+# ophyd's import points pyepics at epicscorelibs' libca (epicscorelibs.path.pyepics), the one
+# ophyd-async and p4p load too, as every test process has it; imported after a test module's
+# `import epics`, epicscorelibs warns "must be imported before epics.ca". libca itself, and the
+# CA environment it reads (pytest_configure below), load only with the first channel.
 
 SESSION_TIME_SCALE = 100.0  # simulated seconds per wall second, for every IOC the tests start
 CLEAN_EXIT = (0, -signal.SIGINT, 130)  # SIGINT (as Ctrl-C) ends the IOC cleanly; anything else is a crash

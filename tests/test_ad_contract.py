@@ -1,10 +1,14 @@
 """The areaDetector PVs against the templates they stand for (ADCore, ADSimDetector).
 
 ``tests/data/adcore_templates.json`` is derived from the templates by
-``tests/derive_adcore_table.py`` (the commits it read are in the file). Every record the
+``tools/derive_adcore_table.py`` (the commits it read are in the file). Every record the
 templates define for ``cam1:`` (simDetector.template), ``TIFF1:`` (NDFileTIFF.template),
-``image1:`` (NDStdArrays.template) and ``Stats1:`` (NDStats.template) is compared with the
-IOC's: its record type, its menu (ZNAM/ONAM, ZRST...) and each state's alarm severity
+``image1:`` (NDStdArrays.template), ``Stats1:`` (NDStats.template), ``Stats1:TS:``
+(NDTimeSeries.template), ``ROI1:``-``ROI4:`` (NDROI.template), ``Proc1:`` (NDProcess.template),
+``Trans1:`` (NDTransform.template), ``Over1:`` (NDOverlay.template and NDOverlayN.template for
+``Over1:1:``-``8:``), ``CC1:`` (NDColorConvert.template), ``CB1:`` (NDCircularBuff.template)
+and ``ROIStat1:`` (NDROIStat.template and NDROIStatN.template for ``ROIStat1:1:``-``8:``) is
+compared with the IOC's: its record type, its menu (ZNAM/ONAM, ZRST...) and each state's alarm severity
 (ZSV/OSV, ZRSV...), the fields the template sets (which
 the record type must have), EGU, PREC, FTVL, NELM and the start-up value of the settings the
 template initialises (PINI records' VAL). Every difference must be listed in DEVIATIONS with
@@ -19,29 +23,24 @@ SCAN reads I/O Intr on every input record and Passive on outputs, whatever the t
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
 import pytest
 from caproto import ChannelType
 
-from ioc.pvtable import build_ioc
+from ioc.beamline import build_ioc
 
 TABLE = json.loads((Path(__file__).parent / "data" / "adcore_templates.json").read_text())
 PREFIX = "CT:"
 SEVERITY = ("NO_ALARM", "MINOR", "MAJOR", "INVALID")
 MENU_FIELDS = ["ZRST", "ONST", "TWST", "THST", "FRST", "FVST", "SXST", "SVST", "EIST", "NIST", "TEST", "ELST",
                "TVST", "TTST", "FTST", "FFST"]
-_EMPTY_MENU = ("caproto keeps an enum's value as its string, so a menu of two empty strings could not tell "
-               "0 from 1; the IOC names the states '0' and '1' (the template sets no ZNAM/ONAM)")
 _DRIVER_SETS = "the driver sets it at start-up, as the real driver does"
 
 # (plugin prefix or '*' for every plugin, record, aspect) -> why the IOC differs.
 DEVIATIONS: dict[tuple[str, str, str], str] = {
-    ("*", "EmptyFreeList", "menu"): _EMPTY_MENU,
-    ("*", "PoolPollStats", "menu"): _EMPTY_MENU,
-    ("*", "ProcessPlugin", "menu"): _EMPTY_MENU,
-    ("cam1:", "ReadStatus", "menu"): _EMPTY_MENU,
     # A simDetector IOC is configured by its start-up script; ours is a 640 x 480 UInt32 camera.
     ("cam1:", "DataType", "VAL"): "$(DATATYPE=0) is Int8 by default; the simulated sensor counts in UInt32 "
                                   "(simDetectorConfig's dataType argument, 5)",
@@ -55,20 +54,30 @@ DEVIATIONS: dict[tuple[str, str, str], str] = {
     ("*", "PoolMaxBuffers", "extra"): "ADCore R2 NDArrayBase.template; ophyd's ADBase/PluginBase connect to it",
     ("TIFF1:", "FileNumber_Sync", "extra"): "ADCore R2 NDFile.template; ophyd's FilePlugin references it",
     ("TIFF1:", "FileNumber_write", "extra"): "ADCore R2 NDFile.template; ophyd's FilePlugin references it",
-    **{("Stats1:", name, "extra"): "ADCore R2 NDStats.template (R3 moved it to NDTimeSeries at Stats1:TS:); "
-       "ophyd's StatsPlugin references it"
+    **{("Stats1:", name, "extra"): "ADCore R2 NDStats.template (R3 moved it to NDTimeSeries at Stats1:TS:, "
+       "which it acts on here); ophyd's StatsPlugin references it"
        for name in ("TSControl", "TSRead", "TSNumPoints", "TSCurrentPoint", "TSAcquiring")},
+    **{("Proc1:", name, "extra"): "ADCore NDProcess.template before R3-13 (renamed HighClipThresh/HighClipValue, "
+       "LowClip...); ophyd's ProcessPlugin references it; a put sets the threshold and the value"
+       for name in ("HighClip", "HighClip_RBV", "LowClip", "LowClip_RBV")},
+    **{("Trans1:", name, "extra"): "ADCore R1 NDTransform.template (removed in R2-1, Type replaced them); "
+       "ophyd's TransformPlugin references it; served, holds what is written, does nothing"
+       for name in ("Name", "OriginLocation", "OriginLocation_RBV", "Type1", "Type2", "Type3", "Type4",
+                    *(f"T{t}MaxSize{d}" for t in range(1, 5) for d in range(3)))},
+    **{("Proc1:", name, "fields"): "sseq is served with the seq record's fields (caproto has no sseq): its "
+       "string values STR1-STRA are sseq's own; reading a file into Proc1 is not simulated"
+       for name in ("ReadBackgroundTIFFSeq", "ReadFlatFieldTIFFSeq")},
 }
 # Deviations another branch may remove: their absence is not an error here. (image1:MinCallbackTime
-# is the template's 0 again: issue 10's server keeps each viewer's newest frame instead.)
+# is the template's 0: the server keeps each viewer's newest frame instead.)
 PENDING: set[tuple[str, str, str]] = set()
 
 
 def _value_matches(chan, text: str) -> bool:
     value = chan.value
     try:
-        if chan.data_type == ChannelType.ENUM:
-            return chan.enum_strings.index(value) == int(text)
+        if chan.data_type == ChannelType.ENUM:  # a string, or an index where states share a name
+            return (value if isinstance(value, int) else chan.enum_strings.index(value)) == int(text)
         if chan.data_type in (ChannelType.DOUBLE, ChannelType.FLOAT):
             return float(value) == float(text)
         if chan.data_type in (ChannelType.LONG, ChannelType.INT):
@@ -82,13 +91,21 @@ def _served_fields(chan) -> set[str]:
     return {prop.pvspec.name for prop in chan._record_class._pvs_.values()}
 
 
+@functools.lru_cache(maxsize=1)
+def _ioc():
+    return build_ioc(PREFIX)  # only read: one for the module
+
+
+@functools.lru_cache(maxsize=1)
 def differences() -> dict[tuple[str, str, str], str]:
     """Every way the IOC's areaDetector records differ from the templates."""
-    ioc = build_ioc(PREFIX)
+    ioc = _ioc()
     found: dict[tuple[str, str, str], str] = {}
     for plugin, records in TABLE["plugins"].items():
         base = f"{PREFIX}dot:{plugin}"
-        served = {name[len(base):]: chan for name, chan in ioc.pvdb.items() if name.startswith(base)}
+        inner = [f"{PREFIX}dot:{p}" for p in TABLE["plugins"] if p != plugin and p.startswith(plugin)]  # Stats1:TS:
+        served = {name[len(base):]: chan for name, chan in ioc.pvdb.items()
+                  if name.startswith(base) and not any(name.startswith(other) for other in inner)}
         for name, rec in records.items():
             fields, rtype = rec["fields"], rec["type"]
             chan = served.get(name)
@@ -146,12 +163,16 @@ def _justification(key: tuple[str, str, str]) -> str | None:
 
 def test_the_table_covers_the_templates_of_every_plugin():
     # A plugin added to the IOC (HDF1:, Pva1:...) joins PLUGINS in derive_adcore_table.py.
-    assert {"cam1:", "TIFF1:", "image1:", "Stats1:"} <= set(TABLE["plugins"])
+    assert {"cam1:", "TIFF1:", "image1:", "Stats1:", "Stats1:TS:", "ROI1:", "ROI4:", "Proc1:", "Trans1:", "Over1:",
+            "CC1:", "CB1:", "ROIStat1:"} <= set(TABLE["plugins"]) and not TABLE["pending_plugins"]
     assert len(TABLE["templates"]) >= 8 and all(TABLE["sources"].values())
     # A sample of what the derivation must have read, to catch a parser that reads nothing.
     assert TABLE["plugins"]["cam1:"]["AcquireTime"]["fields"]["VAL"] == "1.0"
     assert TABLE["plugins"]["TIFF1:"]["FileFormat"]["fields"]["ZRST"] == "TIFF"
     assert TABLE["plugins"]["Stats1:"]["CentroidThreshold"]["type"] == "ao"
+    assert TABLE["plugins"]["Stats1:TS:"]["TSAcquire"]["type"] == "busy"
+    assert TABLE["plugins"]["Over1:"]["1:PositionXLink"]["fields"]["DOL"] == "$(P)ROI1:MinX_RBV CP MS"
+    assert TABLE["plugins"]["ROIStat1:"]["8:Total_RBV"]["type"] == "ai"
 
 
 def test_every_difference_from_the_templates_is_listed_with_its_reason():
@@ -180,10 +201,16 @@ def test_every_listed_deviation_still_occurs():
     ("TIFF1:", "FileWriteMode", "Single"), ("TIFF1:", "AutoIncrement", "Yes"), ("TIFF1:", "NumCapture", 1),
     ("Stats1:", "CentroidThreshold", 1.0), ("Stats1:", "ComputeCentroid", "No"),
     ("Stats1:", "ComputeStatistics", "Yes"), ("Stats1:", "HistMax", 255.0),
+    ("Stats1:TS:", "TSAveragingTime", 0.1), ("Stats1:TS:", "TSRead", "Read"),
+    ("Stats1:TS:", "NDArrayAddress", 1),
+    ("ROI2:", "SizeX", 1000000), ("ROI2:", "DataTypeOut", "Automatic"), ("Proc1:", "ScaleFlatField", 255.0),
+    ("Proc1:", "NumFilter", 1), ("Trans1:", "Type", "None"), ("Over1:", "3:Shape", "Rectangle"),
+    ("Over1:", "7:Name", "Box1"), ("CB1:", "PreCount", 100), ("CB1:", "FlushOnSoftTrg", "OnNewImage"),
+    ("ROIStat1:", "1:Use", "No"), ("ROIStat1:", "5:SizeX", 1),
 ])
 def test_defaults_are_adcores(plugin, name, value):
     """The start-up value the record table declares (its one place) is the template's."""
     fields = TABLE["plugins"][plugin][name]["fields"]
-    chan = build_ioc(PREFIX).pvdb[f"{PREFIX}dot:{plugin}{name}"]
+    chan = _ioc().pvdb[f"{PREFIX}dot:{plugin}{name}"]
     assert chan.value == value
     assert _value_matches(chan, fields["VAL"])

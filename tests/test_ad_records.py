@@ -11,14 +11,18 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import epics
+import numpy as np
 import pytest
+import tifffile
 
 from beamline_shared.launcher import IOCProcess
-from ioc.physics import SENSOR_SHAPE
+from ioc.sim import physics
+from ioc.sim.physics import SENSOR_SHAPE
 
 from . import ca
 from .conftest import PORTS, eventually
@@ -77,6 +81,19 @@ def test_scan_alarm_and_menu_fields(ar):
     assert [field(P + f"cam1:ImageMode.{f}") for f in ("ZRST", "ONST", "TWST")] == ["Single", "Multiple",
                                                                                     "Continuous"]
     assert field(P + "cam1:ColorMode.ONST") == "RGB1"  # simDetector's menu
+    assert field(P + "cam1:AsynIO.CNCT") == "Connect"  # an asyn record of a connected port
+    assert field(P + "Stats1:TS:TSRead.SCAN") == "1 second"  # NDTimeSeries.template's
+
+
+def test_a_bo_with_no_state_names_keeps_its_state(ar):
+    """ProcessPlugin has no ZNAM/ONAM: two empty choices, as an IOC of the modules serves, and
+    still two states."""
+    pv = P + "Stats1:ProcessPlugin"
+    assert epics.caget(pv, as_string=True, use_monitor=False) == "" and ca.get(pv) == 1
+    ca.put(pv, 0)
+    assert ca.get(pv) == 0
+    ca.put(pv, 1)
+    assert ca.get(pv) == 1
 
 
 def test_desc_and_egu_are_writable_as_in_a_record(ar):
@@ -229,8 +246,7 @@ def test_caput_c_waits_for_the_acquisition(ar):
 
 def test_camonitor_sees_each_frame(ar):
     exe = BIN / "camonitor"
-    # A session of its own: the venv's camonitor is a wrapper that starts the AppImage's
-    # binary as a child, and both must end with the test.
+    # A session (process group) of its own, as a terminal's job: the whole group ends with the test.
     proc = subprocess.Popen([str(exe), "-t", "n", P + "cam1:ArrayCounter_RBV"], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env=os.environ.copy(), start_new_session=True)
     try:
@@ -247,3 +263,96 @@ def test_camonitor_sees_each_frame(ar):
         proc.wait(5)
         ca.put(P + "cam1:ImageMode", "Single")
         ca.put(P + "cam1:NumImages", 1)
+
+
+# -- Stats1's centroid numbers, and its time series (Stats1:TS:, NDTimeSeries.template) -------
+
+TS = P + "Stats1:TS:"
+THRESHOLD = 1100.0  # counts: above the background, so the centroid is the spot's
+CENTROID = {"CentroidTotal_RBV": "centroid_total", "CentroidX_RBV": "centroid_x", "SigmaXY_RBV": "sigma_xy",
+            "SkewX_RBV": "skew_x", "SkewY_RBV": "skew_y", "KurtosisX_RBV": "kurtosis_x", "KurtosisY_RBV": "kurtosis_y",
+            "Eccentricity_RBV": "eccentricity", "Orientation_RBV": "orientation"}
+
+
+@pytest.fixture
+def centroid(ar):
+    """Stats1 computing the centroid above the background; the camera and the series reset after."""
+    ca.put(P + "Stats1:ComputeCentroid", "Yes")
+    ca.put(P + "Stats1:CentroidThreshold", THRESHOLD)
+    yield
+    ca.put(TS + "TSAcquire", 0)
+    ca.put(TS + "TSAcquireMode", "Fixed length")
+    ca.put(TS + "TSNumPoints", 2048)
+    ca.put(P + "Stats1:ComputeCentroid", "No")
+    ca.put(P + "Stats1:CentroidThreshold", 1.0)
+    ca.put(P + "cam1:ImageMode", "Single")
+    ca.put(P + "cam1:NumImages", 1)
+
+
+def frames(n: int) -> None:
+    ca.put(P + "cam1:ImageMode", "Multiple")
+    ca.put(P + "cam1:NumImages", n)
+    ca.acquire("AR:")
+
+
+def test_stats_centroid_numbers_are_the_frames(centroid):
+    ca.acquire("AR:")
+    expected = physics.stats(tifffile.imread(ca.full_file_name("AR:")), THRESHOLD)
+    for pv, key in CENTROID.items():
+        assert ca.get(P + "Stats1:" + pv) == pytest.approx(expected[key], rel=1e-9, abs=1e-12), pv
+    assert expected["centroid_total"] > 0 and expected["kurtosis_y"] != 0
+
+
+def test_time_series_collects_each_frame_until_full(centroid):
+    ca.put(TS + "TSNumPoints", 4)
+    result: dict = {}
+    put = threading.Thread(target=lambda: result.update(put=epics.caput(TS + "TSAcquire", 1, wait=True, timeout=30)))
+    put.start()
+    eventually(lambda: ca.get(TS + "TSAcquiring") == 1)
+    assert put.is_alive()  # a busy record: its put completes when the series is full
+    frames(4)
+    put.join(30)
+    assert result == {"put": 1}
+    assert ca.get(TS + "TSCurrentPoint") == 4 and ca.get(TS + "TSAcquire") == 0
+    total, cx, stamps = (ca.get(P + f"Stats1:TS{name}") for name in ("Total", "CentroidX", "Timestamp"))
+    assert len(total) == len(cx) == len(stamps) == 4 and np.all(np.diff(stamps) > 0)
+    # The last point is the last frame's.
+    assert (total[-1], cx[-1]) == (ca.get(P + "Stats1:Total_RBV"), ca.get(P + "Stats1:CentroidX_RBV"))
+    assert stamps[-1] == ca.get(P + "Stats1:TimeStamp_RBV")
+    assert (ca.get(P + "Stats1:TSAcquiring"), ca.get(P + "Stats1:TSCurrentPoint")) == (0, 4)  # ADCore R2's records
+
+
+def test_time_series_circular_buffer_keeps_the_newest_points(centroid):
+    ca.put(TS + "TSAcquireMode", "Circ. buffer")
+    ca.put(TS + "TSNumPoints", 3)
+    ca.put(TS + "TSAcquire", 1, wait=False)
+    eventually(lambda: ca.get(TS + "TSAcquiring") == 1)
+    frames(5)
+    assert ca.get(TS + "TSCurrentPoint") == 5 % 3 and ca.get(TS + "TSAcquiring") == 1  # it goes on
+    ca.put(TS + "TSRead.PROC", 1)  # NDStats.ui's Read button
+    stamps = ca.get(P + "Stats1:TSTimestamp")
+    assert len(stamps) == 3 and np.all(np.diff(stamps) > 0)  # the oldest first
+    assert stamps[-1] == ca.get(P + "Stats1:TimeStamp_RBV")
+    assert list(ca.get(TS + "TSTimeAxis")) == pytest.approx([-0.2, -0.1, 0.0])  # 0.1 s per point
+    for points in (0, 10**8):  # the template's DRVL and DRVH are 1 and 1e8; the IOC keeps 100 000 at most
+        assert "number of time-series points must be between 1 and 100000" in ca.put_error(TS + "TSNumPoints", points)
+
+
+def test_ophyd_stats_and_time_series_plugins_drive_it(centroid):
+    from ophyd.areadetector.plugins import StatsPlugin, TimeSeriesPlugin_V25
+
+    stats = StatsPlugin(P + "Stats1:", name="stats")
+    ts = TimeSeriesPlugin_V25(TS, name="ts")
+    ts.wait_for_connection(timeout=10)
+    for component in (stats.ts_control, stats.ts_num_points, stats.ts_acquiring, stats.ts_total, stats.ts_read):
+        component.wait_for_connection(timeout=10)
+    assert ts.plugin_type.get() == "NDPluginTimeSeries" and ts.nd_array_port.get() == "STATS1"
+    assert stats.ts_total.describe()["stats_ts_total"]["dtype"] == "array"
+    assert ts.ts_acquire_mode.describe()["ts_ts_acquire_mode"]["dtype"] == "string"
+    stats.ts_num_points.put(2)  # ADCore R2's records act on Stats1:TS:
+    eventually(lambda: ts.ts_num_points.get() == 2)
+    stats.ts_control.put("Erase/Start")
+    eventually(lambda: ts.ts_acquiring.get() == "Acquiring")
+    frames(2)
+    eventually(lambda: stats.ts_acquiring.get() == 0)
+    assert len(stats.ts_total.get()) == 2 and ts.ts_current_point.get() == 2

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from caproto.sync import client as sync
 
-from ioc import autosave
+from ioc.server import autosave
 
 from . import ca
 from .conftest import eventually

@@ -9,12 +9,10 @@ import numpy as np
 import pytest
 from ophyd.utils import LimitError
 
-from ioc.physics import SENSOR_SHAPE
+from ioc.sim.physics import SENSOR_SHAPE
 
 from . import ca
 from .conftest import eventually, time_scale
-
-pytestmark = pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")
 
 
 @pytest.fixture(scope="module")

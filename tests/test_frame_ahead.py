@@ -9,7 +9,7 @@ follows the new input (Stats1's total, from the frame's own pixels).
 
 from __future__ import annotations
 
-from ioc.physics import BACKGROUND, SENSOR_SHAPE
+from ioc.sim.physics import BACKGROUND, SENSOR_SHAPE
 
 from . import ca
 

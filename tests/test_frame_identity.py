@@ -7,7 +7,7 @@ import time
 
 import tifffile
 
-from ioc.tiffwriter import EPICS_EPOCH, TAG_EPICS_TS_SEC, TAG_ND_TIMESTAMP, TAG_UNIQUE_ID
+from ioc.areadetector.tiff_writer import EPICS_EPOCH, TAG_EPICS_TS_SEC, TAG_ND_TIMESTAMP, TAG_UNIQUE_ID
 
 from . import ca
 

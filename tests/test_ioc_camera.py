@@ -15,7 +15,7 @@ from ophyd import Device
 from ophyd.areadetector import ImagePlugin, SimDetectorCam, StatsPlugin, TIFFPlugin
 from ophyd.device import DynamicDeviceComponent, FormattedComponent
 
-from ioc.physics import SENSOR_SHAPE
+from ioc.sim.physics import SENSOR_SHAPE
 
 from . import ca
 from .conftest import eventually, time_scale
@@ -246,6 +246,22 @@ def test_region_binning_and_data_type(tiff):
     img = tifffile.imread(ca.full_file_name())
     assert img.shape == (240, 160) and img.dtype == np.uint16
     assert np.median(img) == pytest.approx(4000, rel=0.05)  # 2 x 2 bins of ~1000 counts
+
+
+def test_num_exposures_add_up_and_a_narrow_data_type_saturates(tiff):
+    ca.put(P + "cam1:NumExposures", 4)
+    try:
+        ca.put(P + "cam1:DataType", "UInt16")
+        ca.acquire()
+        corner = tifffile.imread(ca.full_file_name())[:60, :120].astype(np.float64)  # background only
+        assert corner.mean() == pytest.approx(4000, rel=0.01)  # 4 exposures of Poisson(1000)
+        assert corner.var() == pytest.approx(4000, rel=0.1)
+        ca.put(P + "cam1:DataType", "UInt8")
+        ca.acquire()
+        img = tifffile.imread(ca.full_file_name())
+        assert img.dtype == np.uint8 and img.min() == 255  # 4000 counts saturate, never wrap
+    finally:
+        ca.put(P + "cam1:NumExposures", 1)
 
 
 def test_a_larger_sensor_is_served_whole(spawn_ioc):

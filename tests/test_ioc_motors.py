@@ -12,9 +12,12 @@ from caproto import ErrorResponseReceived
 from ophyd import EpicsMotor
 from ophyd.utils import LimitError
 
-from ioc.motion import Move
+from ioc.sim.motion import Move
 
 from .conftest import eventually, time_scale
+
+# Alone: motion profiles sampled in wall time (1 ms is 0.2 mm here) blur on a loaded machine.
+pytestmark = pytest.mark.serial
 
 
 @pytest.fixture

@@ -190,6 +190,7 @@ def test_caput_c_returns_when_the_move_is_done_and_camonitor_sees_dmov(home):
 
 
 def test_caput_to_a_read_only_field_is_refused(home):
-    out = run("caput", f"{MOTOR}.RBV", "3")
-    assert "Write access denied" in out
+    done = subprocess.run([tool("caput"), f"{MOTOR}.RBV", "3"], capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ))
+    assert done.returncode == 1 and "Write access denied" in done.stderr
     assert epics.caget(f"{MOTOR}.RBV", use_monitor=False) == 0.0

@@ -3,14 +3,22 @@ names, CA types, menus, defaults), motorRecord.cc (metadata, LVIO, retargeting, 
 
 from __future__ import annotations
 
+import json
 import math
 import threading
+from pathlib import Path
 
 import pytest
 from caproto import ChannelType
 
 from .conftest import eventually, time_scale
-from .motor_record_dbd import CA_TYPE, FIELDS, MENUS
+
+# motorRecord.dbd as a table (tools/motor_record_dbd.py derives it): each field's DBF type, menu and
+# initial value, the menus, and how an EPICS IOC serves each DBF type over CA.
+_DBD = json.loads((Path(__file__).parent / "data" / "motor_record_dbd.json").read_text())
+CA_TYPE = _DBD["ca_type"]
+MENUS = {name: tuple(choices) for name, choices in _DBD["menus"].items()}
+FIELDS = {name: tuple(spec) for name, spec in _DBD["fields"].items()}
 
 P = "M9:"  # an IOC of this module's own: the defaults are checked before any test moves it
 MOTOR = P + "mtr:dotx"
@@ -461,3 +469,58 @@ def test_parameters_are_kept_in_range_as_the_record_does(fresh):
         put("ACCL", 0.2)
         put("VBAS", 0.1)
         put("VELO", 20.0)
+
+
+# -- the motor module's other records: motor.db's _able, motorUtil.db, sscan's scanParms.db ---
+
+DOTY = P + "mtr:doty"
+
+
+def test_able_disables_puts_to_the_record_but_disp(at_zero):
+    from . import ca
+
+    ca.put(MOTOR + "_able", "Disable")
+    try:
+        assert get("DISP") == 1
+        for field in ("VAL", "VELO"):
+            assert "disabled" in ca.put_error(f"{MOTOR}.{field}", 5.0)
+        assert (get("VAL"), get("VELO")) == (0.0, 20.0)
+    finally:
+        ca.put(MOTOR + "_able", "Enable")
+    put("VAL", 1.0)
+    assert get("RBV") == pytest.approx(1.0)
+
+
+def test_allstop_stops_every_moving_motor(at_zero):
+    import epics
+
+    from . import ca
+
+    try:
+        with time_scale(1, prefix=P):
+            put("VAL", 50.0, wait=False)
+            ca.put(DOTY, -50.0, wait=False)
+            eventually(lambda: get("RBV") > 2 and ca.get(DOTY + ".RBV") < -2)
+            assert (ca.get(P + "mtr:moving"), ca.get_str(P + "mtr:alldone")) == (2, "moving")
+            ca.put(P + "mtr:allstop", "stop")
+            eventually(lambda: get("DMOV") == 1 and ca.get(DOTY + ".DMOV") == 1)
+        assert 2 < get("RBV") < 50 and -50 < ca.get(DOTY + ".RBV") < -2
+        assert [ca.get_str(P + f"mtr:{name}") for name in ("allstop", "alldone")] == ["release", "done"]
+        assert ca.get(P + "mtr:moving") == 0 and ca.get_str(P + "mtr:movingDiff") in (f"-{MOTOR}", f"-{DOTY}")
+    finally:
+        assert epics.caput(DOTY, 0.0, wait=True, timeout=30) == 1
+
+
+def test_scan_parms_serves_its_fields_and_refuses_go_without_an_sscan_record(fresh):
+    from . import ca
+
+    parms = MOTOR + ":scanParms"
+    assert ca.get_str(parms + ".RTYP") == "scanparm" and ca.get_str(parms + ".PPV") == MOTOR + ".VAL"
+    assert (ca.get(parms + ".NP"), ca.get(parms + ".STEP")) == (21, pytest.approx(0.1))
+    ca.put(parms + ".SP", -2.0)
+    assert ca.get(parms + ".STEP") == pytest.approx(0.15)  # (EP - SP) / (NP - 1)
+    ca.put(parms + ".NP", 1)
+    assert (ca.get(parms + ".NP"), ca.get(parms + ".STEP")) == (2, pytest.approx(3.0))
+    for command in ("LOAD", "GO"):
+        assert "no sscan record" in ca.put_error(f"{parms}.{command}", 1)
+        assert ca.get(f"{parms}.{command}") == 0

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from bluesky.utils import FailedStatus
 
@@ -19,8 +20,6 @@ from beamline_shared.paths import connection_file, read_connection_file
 
 from . import ca
 from .conftest import eventually
-
-pytestmark = pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,6 +58,7 @@ def test_a_refused_put_fails_at_once_with_the_reason(session, capfd, path, bad, 
 
     RE = session["RE"]
     signal = _signal(session, path)
+    original = signal.get()  # put back after: the session IOC is shared with other test files
     t0 = time.monotonic()
     with pytest.raises(FailedStatus) as info:
         RE(bps.mv(signal, bad))
@@ -81,6 +81,7 @@ def test_a_refused_put_fails_at_once_with_the_reason(session, capfd, path, bad, 
     # One message, the exception: no "Run aborted" or set-thread traceback on the terminal.
     err = capfd.readouterr().err
     assert "Run aborted" not in err and "Traceback" not in err, err
+    RE(bps.mv(signal, original))
 
 
 def test_a_corrected_put_fails_after_the_write_timeout_not_never(session):
@@ -137,15 +138,17 @@ def test_a_refused_motor_target_fails_the_move_at_once(session, spawn_ioc):
     assert mtr.position == pytest.approx(1.0, abs=1e-3)
 
 
-def test_a_move_past_a_limit_is_one_message_naming_the_limits(session, capfd):
+@pytest.mark.parametrize("target, text", [(1000, "1000"), (np.float64(-1000.0), "-1000"), (100.25, "100.25")])
+def test_a_move_past_a_limit_is_one_message_naming_the_limits(session, capfd, target, text):
+    """The numbers as the README shows them, whatever their type (a scan's targets are numpy's)."""
     import bluesky.plan_stubs as bps
     from ophyd.utils import LimitError
 
     RE, mtr = session["RE"], session["mtr_dotx"]
     with pytest.raises(LimitError) as info:
-        RE(bps.mv(mtr, 1000))
+        RE(bps.mv(mtr, target))
     message = str(info.value)
-    assert "motor_dotx" in message and "1000" in message and "[-100, 100]" in message
+    assert message == f"motor_dotx: cannot move to {text}: outside its limits [-100, 100] (BL:mtr:dotx.LLM, .HLM)"
     assert info.value.__cause__ is None and info.value.__suppress_context__
     err = capfd.readouterr().err
     assert "Run aborted" not in err and "Traceback" not in err, err
@@ -224,8 +227,8 @@ def test_prune_removes_old_runs_with_their_images_and_keeps_the_rest(tmp_path):
     runs, images = tmp_path / "databroker", tmp_path / "images"
     db = open_broker(runs)
     old = record_run(db, images / "old", 3)
-    time.sleep(0.05)
-    cutoff = time.time()
+    recorded = time.time()
+    cutoff = eventually(lambda: time.time() > recorded + 0.05 and time.time())  # clearly after the old run
     new = record_run(db, images / "new", 2)
     orphan = images / "by-hand" / "frame_000000.tiff"
     orphan.parent.mkdir(parents=True)

@@ -12,7 +12,7 @@ import nbformat
 import pytest
 
 from beamline.demo import execute_notebook
-from ioc.physics import SENSOR_SHAPE
+from ioc.sim.physics import SENSOR_SHAPE
 
 NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
 TUTORIAL_TEXT = NOTEBOOKS / "source" / "non_scalar_data_tutorial.txt"
@@ -120,10 +120,10 @@ def test_getting_started_notebook_runs(ioc, tmp_path):
     _check_figures(nb, tmp_path / "out", axes={scan: 2, frame: 1}, coloured={scan: 0.005, frame: 0.3})
 
 
-def test_readme_pv_table_is_generated_from_the_ioc():
-    """The README's PV table is what `python -m ioc.pvtable` prints today."""
-    from ioc.pvtable import summary
+def test_pv_table_is_generated_from_the_ioc():
+    """docs/pvs.md's PV table is what `python -m tools.pvtable` prints today."""
+    from tools.pvtable import summary
 
-    readme = (NOTEBOOKS.parent / "README.md").read_text()
-    table = readme.split("<!-- pvtable -->\n", 1)[1].split("<!-- /pvtable -->", 1)[0].strip()
-    assert table == summary().strip(), "regenerate it: python -m ioc.pvtable"
+    page = (NOTEBOOKS.parent / "docs" / "pvs.md").read_text()
+    table = page.split("<!-- pvtable -->\n", 1)[1].split("<!-- /pvtable -->", 1)[0].strip()
+    assert table == summary().strip(), "regenerate it: python -m tools.pvtable"

@@ -20,7 +20,7 @@ from ophyd_async.core import StaticFilenameProvider, StaticPathProvider, Trigger
 from ophyd_async.epics.adcore import ADWriterFactory, NDStatsIO, PluginSignalDataLogic
 from ophyd_async.epics.adsimdetector import SimDetector
 
-from ioc.physics import SENSOR_SHAPE
+from ioc.sim.physics import SENSOR_SHAPE
 
 from .conftest import eventually
 

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import tifffile
 
-from ioc import physics
-from ioc.motion import Move
+from ioc.sim import physics
+from ioc.sim.motion import Move
+from ioc.sim.ring import ConstantRing, TopUp
 
 from . import ca
 
@@ -48,7 +49,7 @@ def test_frame_statistics_are_poisson():
 
 
 def test_top_up_ring_current():
-    ring = physics.TopUp()
+    ring = TopUp()
     t = np.linspace(0, 3 * ring.period, 30001)
     current = ring.current(t)
     assert current.max() == pytest.approx(500, rel=1e-6)
@@ -56,7 +57,7 @@ def test_top_up_ring_current():
     decay = ring.current(np.array([10.0, 20.0]))
     assert decay[1] / decay[0] == pytest.approx(np.exp(-10 / ring.lifetime))
     assert ring.mean_current(10, 20) == pytest.approx(ring.current(15.0), rel=1e-5)
-    assert physics.ConstantRing().mean_current(0, 100) == 500
+    assert ConstantRing().mean_current(0, 100) == 500
 
 
 def test_trapezoidal_moves():

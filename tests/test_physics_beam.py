@@ -1,4 +1,4 @@
-"""The stored beam (ioc.physics.StoredBeam): a dump empties the ring, a refill restores the
+"""The stored beam (ioc.sim.ring.StoredBeam): a dump empties the ring, a refill restores the
 ring model's pattern. Pure numpy, no IOC."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ioc.physics import ConstantRing, StoredBeam, TopUp
+from ioc.sim.ring import ConstantRing, StoredBeam, TopUp
 
 
 def test_no_dump_is_the_ring_model_itself():

@@ -1,4 +1,4 @@
-"""A put with completion completes after the monitor updates it caused (issue 10).
+"""A put with completion completes after the monitor updates it caused.
 
 An EPICS IOC posts a record's monitors before it answers the put callback, so a client that
 monitors a field has its final value when its put completes. Checked here on the beamline

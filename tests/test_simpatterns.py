@@ -1,4 +1,4 @@
-"""ADSimDetector's patterns (ioc.simpatterns) against simDetector.cpp's formulas, pixel by pixel."""
+"""ADSimDetector's patterns (ioc.sim.patterns) against simDetector.cpp's formulas, pixel by pixel."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from ioc.simpatterns import SimParams, SimPatterns, Sine, peak_kernel, to_type
+from ioc.sim.patterns import SimParams, SimPatterns, Sine, peak_kernel, to_type
 
 SHAPE = (48, 64)
 
@@ -95,3 +95,25 @@ def test_to_type_truncates_toward_zero_and_wraps():
     assert to_type(np.array([-1.7, 2.9]), np.uint8).tolist() == [255, 2]
     assert to_type(np.array([-1.7, 2.9]), np.int16).tolist() == [-1, 2]
     assert to_type(np.array([70000.0]), np.uint16).tolist() == [70000 - 65536]
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.int64, np.uint64])
+def test_to_type_casts_as_c_whatever_the_range(dtype):
+    """The one-cast paths give what truncation and wrapping modulo 2**bits give."""
+    bits = np.dtype(dtype).itemsize * 8
+    rng = np.random.default_rng(9)
+    for scale in (100.0, 2.0 ** (bits - 1), 2.0**bits, 3.0 * 2.0**bits):
+        values = rng.uniform(-scale, scale, 500)
+        if bits == 64:  # beyond 2**63 doubles saturate (checked above for the small types only)
+            values = np.clip(values, -(2.0**63), 2.0**63 - 1024)
+            expected = np.trunc(values).astype(np.int64).astype(dtype)
+        else:
+            expected = np.array([int(np.trunc(v)) % 2**bits for v in values], dtype=np.uint64).astype(dtype)
+        assert np.array_equal(to_type(values, dtype), expected), scale
+        if bits < 64:
+            assert np.array_equal(to_type(np.abs(values), dtype), expected_abs(values, dtype)), scale
+
+
+def expected_abs(values: np.ndarray, dtype) -> np.ndarray:
+    bits = np.dtype(dtype).itemsize * 8
+    return np.array([int(np.trunc(abs(v))) % 2**bits for v in values], dtype=np.uint64).astype(dtype)

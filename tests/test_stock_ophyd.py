@@ -28,7 +28,7 @@ from ophyd.areadetector import (
 from ophyd.areadetector.filestore_mixins import FileStoreTIFFIterativeWrite
 from ophyd.areadetector.plugins import PluginMisconfigurationError
 
-from ioc.physics import SENSOR_SHAPE
+from ioc.sim.physics import SENSOR_SHAPE
 
 from . import ca
 from .conftest import time_scale

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -25,6 +26,7 @@ def test_server_leaves_its_connection_file_and_removes_it_on_ctrl_c(tmp_path):
     try:
         info = read_tiled_file(tmp_path)
         assert info is not None and info["pid"] == server.proc.pid
+        assert stat.S_IMODE(tiled_file(tmp_path).stat().st_mode) == 0o600  # the key: for this user only
         assert info["uri"].startswith("http://127.0.0.1:") and info["uri"].endswith("/api/v1")
         from beamline.tiled_storage import tiled_client
 

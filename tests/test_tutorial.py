@@ -22,9 +22,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from ioc.physics import SENSOR_SHAPE
-
-pytestmark = pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")
+from ioc.sim.physics import SENSOR_SHAPE
 
 NOTEBOOK = Path(__file__).parent.parent / "notebooks" / "non_scalar_data.ipynb"
 CELLS = [c.source for c in nbformat.read(NOTEBOOK, as_version=4).cells if c.cell_type == "code"]

@@ -1,5 +1,5 @@
 """Bad puts of every kind to every class of writable PV, one row each, on an IOC of this
-module's own (issue 6 items 1, 2; the mistakes a user makes in the first week, issue 2 item 5).
+module's own, from the mistakes a user makes in the first week to deliberate abuse.
 
 For every row: the IOC stays up and answering; the put is either refused with a CA error
 that names the PV and says why (the PV's alarm goes WRITE/MAJOR and the next good put
@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 from caproto import AlarmSeverity, AlarmStatus, ChannelType
 
-from ioc.physics import SENSOR_SHAPE
+from ioc.sim.physics import SENSOR_SHAPE
 
 from .. import ca
-from ..ca import alarm, answers, get_str, good_acquisition, put_error, raw, setup_tiff
+from ..ca import acquire, alarm, answers, get_str, good_acquisition, put, put_error, raw, setup_tiff
 from ..conftest import eventually
 from .conftest import World, unwritable_directory
 
@@ -156,7 +156,6 @@ REFUSED = [
     Refused("dot:TIFF1:FileTemplate", "%s%s_%999999999d.tif", "wider than a file name", "%s%s_%6.6d.tiff"),
     Refused("dot:TIFF1:FileTemplate", b"\0", "template is empty", "%s%s_%6.6d.tiff"),  # b"\0": empty text
     Refused("dot:TIFF1:TempSuffix", "/../../x", "suffix cannot contain '/'", ""),
-    Refused("dot:TIFF1:NDArrayPort", "NOPE", "unknown asyn port 'NOPE'", "DOT1"),
     Refused("dot:TIFF1:Capture", 1, "needs FileWriteMode Capture or Stream", 0),
     Refused("dot:TIFF1:ReadFile", 1, "not supported", 0),
     # arrays longer than the waveform
@@ -182,6 +181,25 @@ def test_refused_put_names_the_pv_and_says_why(case: Refused, world: World):
     finally:
         for undo_pv, value in case.undo:
             ca.put(P + undo_pv, value)
+
+
+def test_unknown_ndarray_port_is_kept_and_flagged_as_adcore_does(world: World):
+    """NDArrayPort takes any name, as ADCore's stringout does; a port no one has leaves the
+    record in WRITE/INVALID alarm (devAsynOctet on connectToArrayPort's error), the plugin gets
+    no frames, and naming a real port again clears it."""
+    pv = P + "dot:TIFF1:NDArrayPort"
+    counter = P + "dot:TIFF1:ArrayCounter_RBV"
+    try:
+        assert put_error(pv, "NOPE", STRING) == ""
+        assert get_str(pv) == "NOPE" and get_str(pv + "_RBV") == "NOPE"
+        assert alarm(pv) == (AlarmStatus.WRITE, AlarmSeverity.INVALID_ALARM)
+        before = ca.get(counter)
+        put(P + "dot:cam1:AcquireTime", 0.001)
+        acquire(P, timeout=30)
+        assert ca.get(counter) == before, "a plugin on a port no one has receives nothing"
+    finally:
+        assert put_error(pv, "DOT1", STRING) == ""
+    assert alarm(pv) == (AlarmStatus.NO_ALARM, AlarmSeverity.NO_ALARM)
 
 
 def test_ring_mode_put_after_a_refused_one_takes_effect(world: World):

@@ -1,4 +1,4 @@
-"""A client is killed (SIGKILL) in the middle of a long scan (issue 6 item 4).
+"""A client is killed (SIGKILL) in the middle of a long scan.
 
 What a user checks: the IOC stays up, lets go of the dead client's channels (its CA
 circuit closes) and serves the next client, whose scan succeeds; the frame that was being
@@ -16,16 +16,13 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
 import tifffile
 
-from ioc.physics import SENSOR_SHAPE
+from ioc.sim.physics import SENSOR_SHAPE
 
 from .. import ca
 from ..conftest import eventually
-from .soak import answers, check_run_images, counted_run, ioc_circuits, log_problems
-
-pytestmark = pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")
+from .drills import answers, check_run_images, counted_run, ioc_circuits, log_problems
 
 CLIENT = r"""
 import json, sys

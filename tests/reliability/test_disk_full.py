@@ -1,4 +1,4 @@
-"""The disk fills up while the camera writes (issue 6 item 2).
+"""The disk fills up while the camera writes.
 
 Two real failures: a 2 MB tmpfs mounted inside the data root and filled up (root only:
 ``mount`` needs it), and, for anyone, an IOC whose files may not grow past 1.5 UInt16 frames
@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from ioc.physics import SENSOR_SHAPE
+from ioc.sim.physics import SENSOR_SHAPE
 
 from .. import ca
 from ..ca import alarm, get_str, good_acquisition

@@ -1,4 +1,4 @@
-"""Many monitor clients on one IOC while scans run (issue 6 item 6).
+"""Many monitor clients on one IOC while scans run.
 
 What a user with viewers open checks: scans still complete at a useful rate; a client that
 is slow, or frozen (it stops reading its socket), delays nobody else; clients coming and
@@ -20,7 +20,7 @@ import epics
 import pytest
 
 from ..conftest import eventually
-from .soak import (
+from .drills import (
     COUNTER,
     CURRENT,
     CURRENT_RATE,
@@ -35,7 +35,9 @@ from .soak import (
     log_problems,
 )
 
-pytestmark = pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")
+# Alone: it measures rates, which other tests' load would lower.
+pytestmark = pytest.mark.serial
+
 FRAME_BYTES = 480 * 640 * 4
 
 
@@ -195,7 +197,11 @@ def test_five_live_viewers_at_min_callback_time_0_get_most_frames(spawn_ioc):
         assert eventually(lambda: epics.caget(p + "dot:image1:ArrayCounter_RBV", use_monitor=False, timeout=5) > 20,
                           timeout=20)
         t0, posted0 = time.monotonic(), epics.caget(p + "dot:image1:ArrayCounter_RBV", use_monitor=False, timeout=5)
-        time.sleep(3)  # the measurement window
+        # The measurement window: 60 frames posted and at least 2 s (the viewers report their
+        # counts every 0.2 s; at 100 frames/s 60 frames alone were 0.6 s).
+        eventually(lambda: time.monotonic() - t0 >= 2.0
+                   and epics.caget(p + "dot:image1:ArrayCounter_RBV", use_monitor=False, timeout=5)
+                   >= posted0 + 60, timeout=30, interval=0.2)
         t1, posted1 = time.monotonic(), epics.caget(p + "dot:image1:ArrayCounter_RBV", use_monitor=False, timeout=5)
         epics.caput(p + "dot:cam1:Acquire", 0, wait=True, timeout=10)
         posted = (posted1 - posted0) / (t1 - t0)

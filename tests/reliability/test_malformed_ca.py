@@ -1,4 +1,4 @@
-"""Malformed Channel Access, and fuzzing of the parsing the project does itself (issue 6 item 7).
+"""Malformed Channel Access, and fuzzing of the parsing the project does itself.
 
 Part 1 sends over 10,000 random and mutated CA messages to an IOC's TCP port (2,000
 connections, 80 at a time) and 2,500 to its UDP port: bad headers, wrong and huge payload sizes, truncations, unknown
@@ -16,7 +16,7 @@ Longer soak: ``BEAMLINE_SOAK=N`` multiplies the message counts and hypothesis ex
 20 x N (``BEAMLINE_SOAK=1 pytest -s tests/reliability/test_malformed_ca.py`` sends 250,000
 messages; about 1.5 minutes here). It draws other messages than the default run: it found
 the DBR_STRING count bomb that ``test_one_message_cannot_stall_the_ioc`` pins down (fixed
-in ``ioc/ca_server.py``).
+in ``ioc/server/``).
 """
 
 from __future__ import annotations
@@ -45,10 +45,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from beamline_shared.launcher import IOCProcess
-from ioc.adcore_records import Record
 from ioc.app import _shape
-from ioc.records import check_put, harden, pv_kwargs
-from ioc.tiffwriter import TemplateError, WriteError, check_template, format_template, resolve_directory
+from ioc.areadetector.file_paths import TemplateError, WriteError, check_template, format_template, resolve_directory
+from ioc.records import Record, RecordGroup, check_put, pv_kwargs
 
 from ..ca import good_acquisition, send_until_closed
 from ..test_ca_server import Raw
@@ -263,7 +262,7 @@ class WellBehavedClient(threading.Thread):
                     self.failures.append("Acquire did not complete")
                 self.acquisitions += 1
                 last_acquire = time.monotonic()
-            time.sleep(0.01)
+            self.stop.wait(0.01)
 
 
 @pytest.fixture
@@ -510,7 +509,7 @@ def test_sensor_shape_parses_or_exits_with_a_message(text: str):
 def _channels() -> dict:
     """One served channel of each class a client can put to, checks installed as in the IOC."""
 
-    class Kinds(PVGroup):
+    class Kinds(RecordGroup):
         double = pvproperty(value=0.0, dtype=ChannelType.DOUBLE)
         long = pvproperty(value=0, dtype=ChannelType.LONG)
         enum = pvproperty(value="a", dtype=ChannelType.ENUM, enum_strings=("a", "b", "c"))
@@ -519,7 +518,6 @@ def _channels() -> dict:
         string = pvproperty(value="", dtype=ChannelType.STRING)
 
     group = Kinds(prefix="CK:")
-    harden(group.pvdb)
     return {name.split(":")[1]: chan for name, chan in group.pvdb.items()}
 
 

@@ -1,4 +1,4 @@
-"""What the IOC exposes (issue 6 item 5): loopback only unless asked, and files only in the
+"""What the IOC exposes: loopback only unless asked, and files only in the
 data root. (The PVs a client may not change: test_bad_puts.py, test_read_only_pvs_refuse_puts.)
 
 The sockets are read from the running IOC process with psutil, as ``ss -lnp`` would show

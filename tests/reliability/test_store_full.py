@@ -1,4 +1,4 @@
-"""The disk under the run store (the databroker directory) fills up during a run (issue 16 item 4).
+"""The disk under the run store (the databroker directory) fills up during a run.
 
 A real full file system: a 1 MB tmpfs mounted as the session's databroker directory (root
 only, as ``mount`` needs it; CI runs as root), filled up after the run's fifth event. What
@@ -23,8 +23,6 @@ import pytest
 
 from ..conftest import have_root
 from .conftest import small_disk
-
-pytestmark = pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")
 
 READER = r"""
 import json, sys

@@ -1,4 +1,4 @@
-"""Two client sessions drive one camera at once (issue 16 item 1).
+"""Two client sessions drive one camera at once.
 
 Two real client processes, each a beamline session running ``count([dot, I], num=...)``
 against the same IOC, started together and then 1 s apart. A real areaDetector lets them
@@ -22,9 +22,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
-
-pytestmark = pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")
 
 NUM = 25  # events per run
 EXPOSURE = 5.0  # simulated s: 50 ms a frame at time scale 100, so a run outlasts the 1 s offset

@@ -1,0 +1,1 @@
+"""The beamline's client: ophyd devices, the RunEngine session, storage (see beamline.session)."""

@@ -1,0 +1,142 @@
+"""The session's RunEngine: bluesky's, with Resource documents that survive a dropped event,
+and no event saved with a reading its own suspenders refuse.
+
+A file-writing device (ophyd's ``FileStoreBase``, ophyd-async's detectors) hands over each
+Resource (or StreamResource) once, with the first Datum that refers to it, when the
+RunEngine reads it into an event bundle. bluesky 1.15 throws the bundle's documents away
+when the event is not saved: a suspension (a beam dump) or a pause between the event's
+``read`` and ``save`` rewinds the plan to its checkpoint, and ``Msg('drop')`` drops it.
+The Datum documents of that event are rightly gone with it, but so is the Resource, and
+every later Datum then refers to a Resource no consumer was given: databroker and tiled
+fail the run with event_model's ``UnresolvableForeignKeyError`` ("DatumPage refers to
+unknown Resource uid"). Here a dropped bundle's Resource documents are kept and emitted
+with the next event that is saved, before its Datum documents.
+
+A suspension between a trigger and its read drops the event after its frame was taken: an
+ophyd-async detector then hands over, with the retaken event, a StreamDatum spanning the
+dropped event's frame and the new one, which bluesky refuses ("Received multiple indices in
+a `stream_datum` document for one event"). After a rewind, such a StreamDatum is narrowed to
+its last index: the frame of the trigger that was read.
+
+A suspender (``SuspendFloor(I, 100)``) trips from its signal's monitor, and its request
+reaches the RunEngine's loop as a task: an event whose reading of that same signal already
+shows the fault (``I`` = 59 mA, read a moment before the monitor arrived) could be saved
+before the suspension took effect. Here ``save`` first looks at the event's readings of the
+installed suspenders' signals: if one would suspend, it waits (up to ``SUSPENSION_WAIT``)
+for the suspension, which drops the event and takes it again once the suspender resumes.
+
+A pause (Ctrl-C) or suspension rewinds to the last checkpoint, which plans put before each
+event (``trigger_and_read``), not after it: one that came after an event was saved took that
+event again (the run held it twice, under one ``seq_num``), and one after the run had closed
+(while its devices were unstaged) replayed the last event's messages outside any run
+("IllegalMessageSequence: Cannot bundle readings without an open run"). Here a saved event
+and a closed run are checkpoints: what is in the documents is not taken again.
+
+A read that the IOC's going away cut short fails in pyepics with "Get failed; status code:
+192", naming neither device nor PV; here it is the session's ``IOCDisconnected``, naming both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from bluesky import RunEngine as _RunEngine
+from bluesky.bundlers import RunBundler
+
+RESOURCE_DOCUMENTS = ("resource", "stream_resource")
+SUSPENSION_WAIT = 2.0  # s a save waits for a suspension its readings call for
+
+
+class ResourceKeepingBundler(RunBundler):
+    """bluesky's per-run bundler; after a dropped event, its Resource documents go out with the
+    next saved one, and that event's StreamDatum documents name only its own frame."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._kept_resources: list[tuple[str, dict]] = []
+        self._rewound = False  # an event was dropped since the last save
+        self.readings: dict[str, dict] = {}  # the open event bundle's readings, by data key
+
+    async def create(self, msg) -> None:
+        self.readings = {}
+        await super().create(msg)
+
+    async def read(self, msg, reading):
+        if self.bundling and reading:
+            self.readings.update(reading)
+        return await super().read(msg, reading)
+
+    def _keep_resources(self) -> None:
+        if self.bundling:
+            self._kept_resources.extend(item for item in self._asset_docs_cache if item[0] in RESOURCE_DOCUMENTS)
+        self._rewound = True
+
+    def rewind(self) -> None:
+        self._keep_resources()
+        super().rewind()
+
+    async def drop(self, msg) -> None:
+        self._keep_resources()
+        await super().drop(msg)
+
+    async def save(self, msg) -> None:
+        if self._kept_resources:
+            self._asset_docs_cache.extendleft(reversed(self._kept_resources))
+            self._kept_resources.clear()
+        if self._rewound:
+            for name, doc in self._asset_docs_cache:
+                if name == "stream_datum" and doc["indices"]["stop"] - doc["indices"]["start"] > 1:
+                    doc["indices"] = {"start": doc["indices"]["stop"] - 1, "stop": doc["indices"]["stop"]}
+        await super().save(msg)
+        self._rewound = False
+
+
+class RunEngine(_RunEngine):
+    """bluesky's ``RunEngine`` with :class:`ResourceKeepingBundler`, whose events wait for
+    the suspension their own readings call for; use it as bluesky's."""
+
+    RunBundler = ResourceKeepingBundler
+
+    async def _save(self, msg):
+        bundler = self._run_bundlers.get(msg.run)
+        if isinstance(bundler, ResourceKeepingBundler) and bundler.bundling and self._suspension_due(bundler.readings):
+            # The suspension (requested from the suspender's monitor) cancels this wait and
+            # the event is taken again after it; if none comes, the event is saved as read.
+            await asyncio.sleep(SUSPENSION_WAIT)
+        result = await super()._save(msg)
+        self._checkpoint_unless_bundling()
+        return result
+
+    async def _read(self, msg):
+        try:
+            return await super()._read(msg)
+        except Exception as exc:
+            from .devices import lost_connection
+
+            error = lost_connection(getattr(msg.obj, "name", str(msg.obj)), exc)
+            if error is None:
+                raise
+            raise error from exc
+
+    def _checkpoint_unless_bundling(self) -> None:
+        """As Msg('checkpoint') would, unless an event is being bundled (in another run)."""
+        if not any(bundler.bundling for bundler in self._run_bundlers.values()):
+            self._reset_checkpoint_state()
+
+    async def _close_run(self, msg):
+        result = await super()._close_run(msg)
+        self._checkpoint_unless_bundling()
+        return result
+
+    def _suspension_due(self, readings: dict[str, dict]) -> bool:
+        """True if a reading of this event would trip an installed suspender."""
+        for suspender in self.suspenders:
+            signal = getattr(suspender, "_sig", None)  # bluesky's SuspenderBase keeps its signal there
+            reading = readings.get(getattr(signal, "name", None))
+            if reading is not None:
+                try:
+                    if suspender._should_suspend(reading["value"]):
+                        return True
+                except Exception:  # a suspender that cannot judge this value: not ours to decide
+                    continue
+        return False
