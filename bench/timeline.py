@@ -9,8 +9,9 @@ up as the benchmark's IOC-alone row does (:func:`bench.overhead.prepare_ioc_only
 saving, Stats1 on, time scale 1), and puts ``cam1:Acquire`` = 1 with completion (pyepics) once
 per frame, timing each put on the same clock. Prints, per stage, the median and 95th
 percentile of its time since the client sent the put, and the median of its step from the
-stage before. Marks of a frame made ahead (on the rng thread while the client worked) come
-before its put: their times are negative.
+stage before; then the IOC's CPU per frame by thread (``/proc/PID/task``). Marks of a frame
+made ahead (on the rng thread while the client worked) come before its put: their times are
+negative.
 """
 
 from __future__ import annotations
@@ -55,6 +56,31 @@ def frames_of(marks: list[tuple[float, str]], puts: list[tuple[float, float]]) -
         frames.append(stages)
         start = sent + stages.get("acquire0", done - sent)
     return frames
+
+
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds each thread of process ``pid`` has used, by its OS name (the IOC names its
+    workers, :mod:`ioc.threads`; the main thread is ``main``)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used: dict[str, float] = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                name = "main" if int(tid) == pid else f.read().strip()
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended meanwhile
+            continue
+        used[name] = used.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+    return used
+
+
+def cpu_report(before: dict[str, float], after: dict[str, float], frames: int) -> str:
+    """The IOC's CPU per frame by thread, busiest first (ms; the kernel counts in 10 ms ticks)."""
+    per = {name: (after[name] - before.get(name, 0.0)) / frames * 1e3 for name in after}
+    busy = sorted(((ms, name) for name, ms in per.items() if ms > 0), reverse=True)
+    return (f"IOC CPU per frame (ms): {sum(per.values()):.2f} in all; "
+            + ", ".join(f"{name} {ms:.2f}" for ms, name in busy))
 
 
 def stage_key(name: str) -> tuple[int, str]:
@@ -134,14 +160,17 @@ def main(argv: list[str] | None = None) -> int:
             for _ in range(5):  # warm-up
                 acquire.put(1, wait=True, timeout=30)
             puts = []
+            cpu = thread_cpu(ioc.pid)
             for _ in range(args.frames):
                 t0 = time.monotonic()
                 acquire.put(1, wait=True, timeout=30)
                 puts.append((t0, time.monotonic()))
+            cpu = cpu_report(cpu, thread_cpu(ioc.pid), args.frames)
             time.sleep(0.2)  # the IOC flushes its marks after each reply
             print(f"\n{exposure:g} s exposure, {args.frames} frames, time scale 1, TIFF1 saving "
                   f"(load {os.getloadavg()[0]:.1f}) {args.ioc_args}")
             print(report(frames_of(read_marks(marks_path), puts), exposure))
+            print(cpu)
     finally:
         ioc.stop()
     return 0

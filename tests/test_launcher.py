@@ -11,6 +11,7 @@ import psutil
 
 from beamline_shared.launcher import free_port
 
+from .ca import good_acquisition
 from .conftest import eventually
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,3 +52,14 @@ def test_an_ioc_started_without_it_keeps_serving_as_make_ioc_leaves_it(tmp_path)
     finally:
         os.kill(pid, 2)
         eventually(lambda: not _alive(pid), timeout=15)
+
+
+def test_worker_threads_carry_their_names_for_the_os(spawn_ioc):
+    """``ps -L``/``top -H`` tell the IOC's threads apart: the camera's frame and file threads
+    are named (ioc/threads.py), and the main thread keeps the process's name."""
+    proc = spawn_ioc("THR:")
+    good_acquisition("THR:", Path(proc.data_root) / "frames")  # TIFF1 writes: its thread exists
+    task = Path(f"/proc/{proc.pid}/task")
+    names = {int(tid.name): (tid / "comm").read_text().strip() for tid in task.iterdir()}
+    assert {"dot-rng", "dot-tiff"} <= set(names.values()), names
+    assert names[proc.pid] == psutil.Process(proc.pid).name()

@@ -28,7 +28,7 @@ import asyncio
 import math
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 
 import numpy as np
 
@@ -42,6 +42,7 @@ from ..sim.clock import SimClock
 from ..sim.faults import FRAME_TIMEOUT, CameraFault, FaultModel
 from ..sim.patterns import SIM_MODES, SimParams, SimPatterns, Sine
 from ..sim.ring import StoredBeam
+from ..threads import worker
 from .ad_base import ADBase
 from .ndarray import NUMPY_TYPES, Frame, enum_index, index
 from .ports import NDArrayPorts
@@ -145,11 +146,10 @@ class SimDetector(ADBase):
         self.patterns = SimPatterns()  # used on the rng worker thread only
         self._task: asyncio.Task | None = None
         self._stop: asyncio.Event | None = None  # created on the server's loop, at startup
-        self._rng_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dot-rng")
+        self._rng_pool = worker("dot-rng")
         self._bg: Future | None = None  # the next frame's background, drawn on the rng thread
         self._bg_shape: tuple[int, int] | None = None
-        # The next frame, made ahead on the rng thread while the client works (see _speculate):
-        # (its inputs, its future), used only if the inputs are the same when it is acquired.
+        # The next frame made ahead (see _speculate): (its inputs, its future), used if they still hold.
         self._next: tuple[tuple, asyncio.Future] | None = None
         self._last_key: tuple | None = None  # the last frame's inputs
         self._steady = False  # the last frame's inputs were its predecessor's

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import h5py
 import numpy as np
@@ -41,6 +40,7 @@ import numpy as np
 from ..records import echo_to_readback
 from ..records.declare import ai, ao, bi, bo, busy, longin, longout, mbbi, mbbo, stringin, stringout, waveform
 from ..records.validate import integer
+from ..threads import worker
 from .hdf5_writer import HDF5File, HDF5Settings, WriteError, compression_problem, write_file
 from .menus import BLOSC_COMPRESSORS, BLOSC_SHUFFLES, COMPRESSIONS, NO_YES, OFF_ON
 from .nd_file import NDFile
@@ -228,7 +228,7 @@ class NDFileHDF5(NDFile):
 
     def __init__(self, *args, macros: dict | None = None, **kwargs) -> None:
         super().__init__(*args, macros={"FILE_TEMPLATE": DEFAULT_TEMPLATE, **(macros or {})}, **kwargs)
-        self._io_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dot-hdf5")
+        self._io_pool = worker("dot-hdf5")
         self._stream: HDF5File | None = None
         self._opened_at = 0.0
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import errno
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from ..records.declare import longin, longout, mbbi, mbbo
+from ..threads import worker
 from .file_paths import FileTarget, WriteError
 from .nd_file import NDFileOnePerFrame
 from .ndarray import Frame
@@ -43,7 +43,7 @@ class NDFileJPEG(NDFileOnePerFrame):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._io_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jpeg")
+        self._io_pool = worker("jpeg")
 
     async def stop(self) -> None:
         self._io_pool.shutdown(wait=True)

@@ -7,10 +7,10 @@ and the frame's NDAttributes.
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
 
 from ..records.declare import mbbi, mbbo
 from ..server.timeline import mark
+from ..threads import worker
 from .file_paths import WriteError
 from .nd_file import NDFileOnePerFrame
 from .ndarray import Frame
@@ -29,7 +29,7 @@ class NDFileTIFF(NDFileOnePerFrame):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._io_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dot-tiff")
+        self._io_pool = worker("dot-tiff")
 
     async def stop(self) -> None:
         self._io_pool.shutdown(wait=True)

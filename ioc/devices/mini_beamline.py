@@ -38,7 +38,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from caproto import ChannelType
@@ -48,6 +47,7 @@ from ..records import Macro, RecordGroup
 from ..records.validate import finite
 from ..sim import beamprofiles, physics
 from ..sim.clock import SimClock
+from ..threads import worker
 
 MAX_EXPOSURE = 3600.0  # s; the example has no bound, but a Poisson mean must stay finite
 DET_PERIOD = 0.5  # s (wall) between point-detector refreshes, as in the example
@@ -177,7 +177,7 @@ class MovingDot(RecordGroup):
         self.current = current
         self.noise = noise
         # One worker: the image rng is used by one thread only, and frames post in order.
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mini-dot")
+        self._pool = worker("mini-dot")
         self._lock = asyncio.Lock()
 
     def _image(self, x: float, y: float, exposure: float, current: float, shutter_open: bool) -> np.ndarray:
