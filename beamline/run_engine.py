@@ -34,11 +34,23 @@ and a closed run are checkpoints: what is in the documents is not taken again.
 
 A read that the IOC's going away cut short fails in pyepics with "Get failed; status code:
 192", naming neither device nor PV; here it is the session's ``IOCDisconnected``, naming both.
+
+A suspension (or pause) reaches the plan by cancelling the RunEngine's task, after putting the
+suspender's own messages on top of the plan stack. On Python 3.11 ``asyncio.wait_for``, which
+ophyd-async's signal reads and puts go through, can swallow that cancellation when the read it
+waits for completes in the same turn (CPython issue 86296, fixed in 3.12): the command then
+returns its reading, which bluesky sends into the suspender's just-started generator, and the
+run fails with "TypeError: can't send non-None value to a just-started generator" (a beam dump
+landing as an ophyd-async frame is read, one trial in ~120 of ``python -m tools.soak_faults``).
+Here every command lets a cancellation that arrived while it ran through, as if nothing below
+it had swallowed it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections.abc import Awaitable, Callable
 
 from bluesky import RunEngine as _RunEngine
 from bluesky.bundlers import RunBundler
@@ -91,11 +103,34 @@ class ResourceKeepingBundler(RunBundler):
         self._rewound = False
 
 
+def keeps_cancellation(command: Callable[..., Awaitable]) -> Callable[..., Awaitable]:
+    """A RunEngine command coroutine that raises CancelledError if its task was cancelled while
+    it ran, even when something it awaited swallowed the cancellation and returned."""
+
+    @functools.wraps(command)
+    async def kept(msg):
+        task = asyncio.current_task()
+        cancelling = getattr(task, "cancelling", None)  # Python 3.11+
+        before = cancelling() if cancelling else 0
+        result = await command(msg)
+        if cancelling and cancelling() > before:
+            raise asyncio.CancelledError
+        return result
+
+    return kept
+
+
 class RunEngine(_RunEngine):
     """bluesky's ``RunEngine`` with :class:`ResourceKeepingBundler`, whose events wait for
-    the suspension their own readings call for; use it as bluesky's."""
+    the suspension their own readings call for, and whose commands keep a cancellation; use
+    it as bluesky's."""
 
     RunBundler = ResourceKeepingBundler
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for name, command in list(self._command_registry.items()):
+            self.register_command(name, keeps_cancellation(command))
 
     async def _save(self, msg):
         bundler = self._run_bundlers.get(msg.run)
