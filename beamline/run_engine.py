@@ -44,6 +44,14 @@ run fails with "TypeError: can't send non-None value to a just-started generator
 landing as an ophyd-async frame is read, one trial in ~120 of ``python -m tools.soak_faults``).
 Here every command lets a cancellation that arrived while it ran through, as if nothing below
 it had swallowed it.
+
+A suspender checks that the RunEngine is running and requests the suspension, which takes
+effect two turns of the RunEngine's loop later. A beam dump in a run's last moment thus
+reached the RunEngine after the plan's last message, during its clean-up: the run was
+complete, but bluesky's final "idle" was refused ("TransitionError: Cannot transit from
+'suspending' to 'idle'") and every later plan with it ("The RunEngine is in a suspending
+state"). Here that run ends as any other and the RunEngine goes idle; if the suspender is
+still tripped, the next plan waits for it from its start, as bluesky does.
 """
 
 from __future__ import annotations
@@ -53,6 +61,7 @@ import functools
 from collections.abc import Awaitable, Callable
 
 from bluesky import RunEngine as _RunEngine
+from bluesky._vendor.super_state_machine.errors import TransitionError
 from bluesky.bundlers import RunBundler
 
 RESOURCE_DOCUMENTS = ("resource", "stream_resource")
@@ -131,6 +140,23 @@ class RunEngine(_RunEngine):
         super().__init__(*args, **kwargs)
         for name, command in list(self._command_registry.items()):
             self.register_command(name, keeps_cancellation(command))
+
+    def request_suspend(self, fut, *, pre_plan=None, post_plan=None, justification=None):
+        if self._state.is_idle:  # the run ended after the suspender looked (see the module's docstring)
+            return
+        super().request_suspend(fut, pre_plan=pre_plan, post_plan=post_plan, justification=justification)
+
+    async def _run(self):
+        try:
+            return await super()._run()
+        except TransitionError:
+            if self._state != "suspending":
+                raise
+            # A suspension that arrived after the plan's last message (see the module's docstring).
+            self.log.warning("A suspension requested as the plan ended was dropped: the run is complete")
+            self._state = "aborting"  # bluesky's states go from 'suspending' to 'idle' only through it
+            self._state = "idle"
+            return None
 
     async def _save(self, msg):
         bundler = self._run_bundlers.get(msg.run)

@@ -13,6 +13,8 @@ import threading
 import time
 
 import bluesky.plans as bp
+import pytest
+from bluesky import Msg
 from bluesky.suspenders import SuspendBoolHigh
 from ophyd import Signal
 
@@ -60,3 +62,46 @@ def test_a_suspension_swallowed_below_a_read_still_suspends_and_the_run_complete
     assert names[-1] == "stop"
     assert det.reads == 3  # read, suspended (its reading dropped), read again, then the second event
     assert time.monotonic() - t0 < 10  # the swallowed cancellation did not leave the read waiting
+
+
+def _trip_at_the_end(RE, null_messages: int) -> None:
+    """Run a plan whose suspender trips as its last messages are processed (the beam comes back 0.3 s later)."""
+    beam_down = Signal(name="beam_down", value=0)
+    RE.install_suspender(SuspendBoolHigh(beam_down, sleep=0))
+
+    async def trip(msg) -> None:
+        beam_down.put(1)  # its monitor runs here, on the RunEngine's loop, as a CA monitor's would
+        threading.Timer(0.3, beam_down.put, args=(0,)).start()
+
+    RE.register_command("trip", trip)
+
+    def plan():
+        yield Msg("trip")
+        yield Msg("checkpoint")  # a suspension does not take the trip again
+        for _ in range(null_messages):
+            yield Msg("null")
+
+    try:
+        RE(plan())
+    finally:
+        time.sleep(0.4)  # the beam is back before the next plan
+
+
+def test_premise_stock_bluesky_is_left_suspending_by_a_suspension_as_the_plan_ends():
+    from bluesky import RunEngine as StockRunEngine
+    from bluesky._vendor.super_state_machine.errors import TransitionError
+
+    RE = StockRunEngine({})
+    with pytest.raises(TransitionError):
+        _trip_at_the_end(RE, 0)
+    assert RE.state == "suspending"  # every later plan: "The RunEngine is in a suspending state"
+
+
+@pytest.mark.parametrize("null_messages", range(4))
+def test_a_suspension_as_the_plan_ends_leaves_the_run_engine_ready(null_messages):
+    RE = RunEngine({})
+    _trip_at_the_end(RE, null_messages)  # completes (suspended and resumed, or the request dropped)
+    assert RE.state == "idle"
+    names = []
+    RE(bp.count([Signal(name="x", value=1)], num=1), lambda name, doc: names.append(name))
+    assert names == ["start", "descriptor", "event", "stop"]
