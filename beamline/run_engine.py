@@ -48,9 +48,9 @@ it had swallowed it.
 A suspender checks that the RunEngine is running and requests the suspension, which takes
 effect two turns of the RunEngine's loop later. A beam dump in a run's last moment thus
 reached the RunEngine after the plan's last message, during its clean-up: the run was
-complete, but bluesky's final "idle" was refused ("TransitionError: Cannot transit from
-'suspending' to 'idle'") and every later plan with it ("The RunEngine is in a suspending
-state"). Here that run ends as any other and the RunEngine goes idle; if the suspender is
+complete, but its cancellation cut the clean-up short (stopping the scan's motor) or bluesky's
+final "idle" was refused ("TransitionError: Cannot transit from 'suspending' to 'idle'"), and
+every later plan was refused ("The RunEngine is in a suspending state"). Here that run ends as any other and the RunEngine goes idle; if the suspender is
 still tripped, the next plan waits for it from its start, as bluesky does.
 """
 
@@ -60,6 +60,7 @@ import asyncio
 import functools
 from collections.abc import Awaitable, Callable
 
+from bluesky import Msg
 from bluesky import RunEngine as _RunEngine
 from bluesky._vendor.super_state_machine.errors import TransitionError
 from bluesky.bundlers import RunBundler
@@ -149,14 +150,45 @@ class RunEngine(_RunEngine):
     async def _run(self):
         try:
             return await super()._run()
-        except TransitionError:
+        except (TransitionError, asyncio.CancelledError):
             if self._state != "suspending":
                 raise
-            # A suspension that arrived after the plan's last message (see the module's docstring).
+            # A suspension that arrived after the plan's last message, during bluesky's clean-up
+            # (see the module's docstring): its cancellation cut the clean-up short (stopping a
+            # motor, say), or bluesky's final 'idle' was refused.
             self.log.warning("A suspension requested as the plan ended was dropped: the run is complete")
+            await self._finish_clean_up()
             self._state = "aborting"  # bluesky's states go from 'suspending' to 'idle' only through it
             self._state = "idle"
             return None
+
+    async def _finish_clean_up(self) -> None:
+        """What bluesky's ``_run`` does last (its ``finally``), after a cancellation cut it short;
+        each step does nothing where bluesky's own had done it."""
+        self._pardon_failures.set()
+        await self._stop_movable_objects(success=True)
+        for bundler in self._run_bundlers.values():
+            bundler.clear_monitors()
+            await bundler.backstop_collect()
+        for obj in list(self._staged):
+            try:
+                obj.unstage()
+            except Exception:
+                self.log.exception("Failed to unstage %r.", obj)
+            self._staged.remove(obj)
+        for key, bundler in self._run_bundlers.items():
+            if bundler.run_is_open:
+                try:
+                    await bundler.close_run(Msg("close_run", exit_status=self._exit_status, reason=self._reason,
+                                                run_id=key))
+                except Exception:
+                    self.log.error("Failed to close run %r.", bundler)
+        self._run_bundlers.clear()
+        for plan in self._plan_stack:
+            try:
+                plan.close()
+            except RuntimeError:
+                pass
 
     async def _save(self, msg):
         bundler = self._run_bundlers.get(msg.run)

@@ -17,6 +17,7 @@ import pytest
 from bluesky import Msg
 from bluesky.suspenders import SuspendBoolHigh
 from ophyd import Signal
+from ophyd.status import Status
 
 from beamline.run_engine import RunEngine
 
@@ -102,6 +103,63 @@ def test_a_suspension_as_the_plan_ends_leaves_the_run_engine_ready(null_messages
     RE = RunEngine({})
     _trip_at_the_end(RE, null_messages)  # completes (suspended and resumed, or the request dropped)
     assert RE.state == "idle"
+    names = []
+    RE(bp.count([Signal(name="x", value=1)], num=1), lambda name, doc: names.append(name))
+    assert names == ["start", "descriptor", "event", "stop"]
+
+
+class SlowToStop:
+    """A movable whose stop() takes 0.2 s, as a motor's stop put over CA takes some time."""
+
+    name = "slow_to_stop"
+    parent = None
+
+    def __init__(self) -> None:
+        self.stops = 0
+
+    def set(self, value) -> Status:
+        status = Status()
+        status.set_finished()
+        return status
+
+    async def stop(self, success: bool = False) -> None:
+        await asyncio.sleep(0.2)
+        self.stops += 1
+
+
+def _trip_while_cleaning_up(RE) -> SlowToStop:
+    """A plan that moved something, whose suspender trips with its last message: the suspension
+    reaches the RunEngine while it stops what the plan moved."""
+    beam_down = Signal(name="beam_down", value=0)
+    RE.install_suspender(SuspendBoolHigh(beam_down, sleep=0))
+    mover = SlowToStop()
+
+    async def trip(msg) -> None:
+        beam_down.put(1)
+        threading.Timer(0.5, beam_down.put, args=(0,)).start()
+
+    RE.register_command("trip", trip)
+    try:
+        RE([Msg("set", mover, 1, group="g"), Msg("wait", None, group="g"), Msg("checkpoint"), Msg("trip")])
+    finally:
+        time.sleep(0.6)  # the beam is back before the next plan
+    return mover
+
+
+def test_premise_stock_bluesky_is_left_suspending_by_a_suspension_during_its_clean_up():
+    from bluesky import RunEngine as StockRunEngine
+
+    RE = StockRunEngine({})
+    mover = _trip_while_cleaning_up(RE)  # returns as if all went well
+    assert RE.state == "suspending"
+    assert mover.stops == 0  # the clean-up's stop() of what the plan moved was cut short
+
+
+def test_a_suspension_during_the_clean_up_leaves_the_run_engine_ready_and_stops_what_moved():
+    RE = RunEngine({})
+    mover = _trip_while_cleaning_up(RE)
+    assert RE.state == "idle"
+    assert mover.stops >= 1
     names = []
     RE(bp.count([Signal(name="x", value=1)], num=1), lambda name, doc: names.append(name))
     assert names == ["start", "descriptor", "event", "stop"]

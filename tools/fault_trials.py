@@ -464,6 +464,8 @@ class Bench:
         if hung.is_set():
             outcome.problems.append(f"hung: no end within {expected + HANG:.0f} s, in message {outcome.last_message}"
                                     f"\n{outcome.hang_report}")
+        if RE.state != "idle":  # the user's next plan would be refused ("The RunEngine is in a ... state")
+            outcome.problems.append(f"the RunEngine was left {RE.state!s}")
         opened = any(name == "start" for name, _ in documents.docs)
         if opened and stop is None:
             outcome.problems.append("the run has no stop document")
