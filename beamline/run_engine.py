@@ -124,6 +124,9 @@ def keeps_cancellation(command: Callable[..., Awaitable]) -> Callable[..., Await
         before = cancelling() if cancelling else 0
         result = await command(msg)
         if cancelling and cancelling() > before:
+            # A cancellation still on its way (a pause the command itself requested, Msg('pause'))
+            # arrives here, once; one that something below swallowed is raised.
+            await asyncio.sleep(0)
             raise asyncio.CancelledError
         return result
 

@@ -163,3 +163,29 @@ def test_a_suspension_during_the_clean_up_leaves_the_run_engine_ready_and_stops_
     names = []
     RE(bp.count([Signal(name="x", value=1)], num=1), lambda name, doc: names.append(name))
     assert names == ["start", "descriptor", "event", "stop"]
+
+
+def test_a_plan_that_pauses_itself_pauses_once_and_resumes():
+    """Msg('pause') cancels the RunEngine's own task from inside a command: that cancellation is
+    on its way, not swallowed, and must pause the run once."""
+    from bluesky.utils import RunEngineInterrupted
+
+    RE = RunEngine({})
+    det = Signal(name="x", value=1)
+    names = []
+
+    def plan():
+        yield Msg("open_run")
+        yield Msg("checkpoint")
+        yield Msg("pause", defer=False)
+        yield Msg("create", name="primary")
+        yield Msg("read", det)
+        yield Msg("save")
+        yield Msg("close_run")
+
+    with pytest.raises(RunEngineInterrupted):
+        RE(plan(), lambda name, doc: names.append(name))
+    assert RE.state == "paused"
+    RE.resume()
+    assert RE.state == "idle"
+    assert names == ["start", "descriptor", "event", "stop"]
