@@ -47,6 +47,7 @@ def _with_metadata_reads(signal, read) -> list[str]:
 @pytest.fixture(scope="module")
 def dot(ioc):
     dot = make_devices(ioc.prefix, str(ioc.data_root / "images" / "%Y/"))["dot"]
+    dot.wait_for_connection(timeout=10)
     dot.tiff.file_path.set(str(ioc.data_root) + "/").wait(10)
     dot.tiff.file_name.set("text_reads_check").wait(10)
     return dot
