@@ -259,8 +259,6 @@ def _cached(signal) -> object:
 class DotCam(SimDetectorCam):
     """``cam1:`` with the counters and the state a trigger's status watches monitored."""
 
-    lazy_wait_for_connection = False  # see DotCamera
-
     array_counter = ADCpt(SignalWithRBV, "ArrayCounter", auto_monitor=True)
     num_images = ADCpt(SignalWithRBV, "NumImages", auto_monitor=True)
     detector_state = ADCpt(EpicsSignalRO, "DetectorState_RBV", auto_monitor=True)
@@ -278,16 +276,12 @@ class DetectorError(RuntimeError):
 class DotStats(StatsPlugin):
     """``Stats1:`` with its total (the hinted reading) and the frame's unique id monitored."""
 
-    lazy_wait_for_connection = False  # see DotCamera
-
     total = Cpt(EpicsSignalRO, "Total_RBV", auto_monitor=True)
     unique_id = Cpt(EpicsSignalRO, "UniqueId_RBV", auto_monitor=True)
 
 
 class DotTIFF(TIFFPlugin, FileStoreTIFFIterativeWrite):
     """``TIFF1:``: one TIFF file per frame, recorded as AD_TIFF resources."""
-
-    lazy_wait_for_connection = False  # see DotCamera
 
     enable = Cpt(SignalWithRBV, "EnableCallbacks", string=True, kind="config", auto_monitor=True)
     create_directory = Cpt(EpicsSignalWithRBV, "CreateDirectory", kind="config")
@@ -339,11 +333,6 @@ class DotCamera(SingleTrigger, DetectorBase):
     datum names (see :meth:`_foreign_frame`).
     """
 
-    # A lazy signal first touched while the device is built (ophyd's SingleTrigger takes
-    # cam.acquire in its __init__) does not wait out ophyd's 1 s connection timeout there, which a
-    # loaded machine can exceed: the session then waits for every instantiated signal at once,
-    # with its own timeout, and says which did not connect (beamline.connection.connect_or_explain).
-    lazy_wait_for_connection = False
     cam = Cpt(DotCam, "cam1:")
     tiff = Cpt(DotTIFF, "TIFF1:", write_path_template="/")
     image = Cpt(ImagePlugin, "image1:", kind="omitted")
