@@ -50,8 +50,9 @@ effect two turns of the RunEngine's loop later. A beam dump in a run's last mome
 reached the RunEngine after the plan's last message, during its clean-up: the run was
 complete, but its cancellation cut the clean-up short (stopping the scan's motor) or bluesky's
 final "idle" was refused ("TransitionError: Cannot transit from 'suspending' to 'idle'"), and
-every later plan was refused ("The RunEngine is in a suspending state"). Here that run ends as any other and the RunEngine goes idle; if the suspender is
-still tripped, the next plan waits for it from its start, as bluesky does.
+every later plan was refused ("The RunEngine is in a suspending state"). Here that run ends as
+any other and the RunEngine goes idle; if the suspender is still tripped, the next plan waits
+for it from its start, as bluesky does.
 """
 
 from __future__ import annotations
