@@ -77,7 +77,7 @@ from ophyd.areadetector import DetectorBase, ImagePlugin, SimDetectorCam, Single
 from ophyd.areadetector.base import ADComponent as ADCpt
 from ophyd.areadetector.base import EpicsSignalWithRBV as SignalWithRBV
 from ophyd.areadetector.filestore_mixins import FileStoreTIFFIterativeWrite
-from ophyd.device import Component, Device, FormattedComponent, Staged
+from ophyd.device import Component, Device, FormattedComponent, Staged, do_not_wait_for_lazy_connection
 from ophyd.signal import DEFAULT_WRITE_TIMEOUT, EpicsSignalBase, Signal
 from ophyd.status import wait as status_wait
 from ophyd.utils import InvalidState, LimitError
@@ -264,6 +264,15 @@ class DotCam(SimDetectorCam):
     detector_state = ADCpt(EpicsSignalRO, "DetectorState_RBV", auto_monitor=True)
     # Text read whole (beamline.text_signals): stock ophyd could read one character of it.
     status_message = ADCpt(TextSignalRO, "StatusMessage_RBV")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # ophyd's SingleTrigger takes cam.acquire while the camera is built, and a lazy signal
+        # made then waits out ophyd's 1 s connection timeout, which a loaded machine can exceed
+        # (a session's first CA search): made here without that wait, it is one of the signals
+        # the session then waits for with its own timeout (beamline.connection.connect_or_explain).
+        with do_not_wait_for_lazy_connection(self):
+            _ = self.acquire
 
 
 DETECTOR_STATE_ERROR = 6  # ADBase.template DetectorState_RBV: Idle, Acquire, Readout, Correct, Saving, Aborting, Error

@@ -39,6 +39,21 @@ def test_no_ioc_gives_one_clear_message(ioc):
     assert info.value.__cause__ is None and info.value.__suppress_context__  # one message, not a wall
 
 
+def test_devices_made_before_their_ioc_answers_connect_once_it_does(spawn_ioc, tmp_path):
+    """A session started while the IOC boots (or on a loaded machine, where a first CA search
+    can take longer than ophyd's 1 s lazy-connection timeout) waits with its own timeout:
+    building the camera (ophyd's SingleTrigger takes cam1:Acquire while it is built) does not
+    fail on the way."""
+    from beamline.connection import connect_or_explain
+    from beamline.devices import make_devices
+
+    devices = make_devices("LATE:", write_path_template=f"{tmp_path}/")
+    spawn_ioc("LATE:")
+    connect_or_explain("LATE:", devices.values(), timeout=30)
+    assert devices["dot"].cam.acquire.get() == 0
+    assert devices["dot"].cam.acquire.connected
+
+
 def test_a_plan_past_a_motor_limit_fails_and_keeps_what_it_recorded(session):
     RE, db, dot, current, mtr = (session[k] for k in ("RE", "db", "dot", "I", "mtr_dotx"))
     import bluesky.plan_stubs as bps
