@@ -146,6 +146,47 @@ class Context(_AsyncioContext):
             self.circuits.discard(circuit)
         self.log.info("Disconnected from client at %s:%d (total: %d).", *addr, len(self.circuits))
 
+    async def _broadcaster_queue_iteration(self, addr, commands) -> None:
+        """caproto's answer to a search datagram, with the version header as rsrv sends it.
+
+        libca numbers its search datagrams (the version request's ``m_cid``, flagged valid in
+        ``m_dataType``), and rsrv echoes the number in the version header of its reply
+        (``cas_send_dg_msg``). libca counts a reply to the datagrams of the current search pass
+        as a response, and once all are answered searches the rest at once, sending more
+        datagrams per try as replies keep coming (``searchTimer``). caproto answers every
+        datagram with sequence number 1: libca then counts no reply after its first pass, and a
+        client connecting hundreds of channels (an areaDetector device) finds ~20 every 30 ms.
+        """
+        self.broadcaster.process_commands(commands)
+        if addr in self.ignore_addresses:
+            return
+        version = None
+        replies = []
+        for command in commands:
+            if isinstance(command, ca.VersionRequest):
+                version = command
+            elif isinstance(command, ca.SearchRequest):
+                try:
+                    known = self[command.name] is not None
+                except KeyError:
+                    known = False
+                if known:  # an address of None: the client takes it from the datagram
+                    replies.append(ca.SearchResponse(self.port, None, command.cid, ca.DEFAULT_PROTOCOL_VERSION))
+        if not replies:
+            return
+        if version is not None and version.version >= 11:  # CA_V411: the client numbers its datagrams
+            header = ca.VersionResponse(ca.DEFAULT_PROTOCOL_VERSION)
+            header.header.data_type = 1  # sequenceNoIsValid
+            header.header.parameter1 = version.header.parameter1
+            replies.insert(0, header)
+        data = self.broadcaster.send(*replies)
+        for udp_sock in self.udp_socks.values():
+            try:
+                await udp_sock.sendto(data, addr)
+            except OSError as exc:
+                host, port = addr
+                raise ca.CaprotoNetworkError(f"Failed to send to {host}:{port}") from exc
+
     def return_freed_memory(self) -> None:
         """Give the heap's free memory back to the OS now (glibc keeps freed frames otherwise, up to
         its dynamic mmap threshold of 32 MB each, until a later trim)."""
