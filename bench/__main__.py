@@ -49,6 +49,8 @@ class Plan:
     exposures: tuple[float, ...] = field(default=(0.005, 0.05))
     live_repeats: int = 4  # live plots on vs off (bench.live)
     live_stock_frames: int = 150  # the stock BestEffortCallback's count, once (~0.2 s per frame)
+    viewers: int = 20  # live image viewers during a scan (bench.viewers)
+    viewers_repeats: int = 2
 
 
 PLANS = {
@@ -58,7 +60,8 @@ PLANS = {
                   scaling_frames=40, flat_frames=0, live_repeats=2, live_stock_frames=30),
     "tiny": Plan(scan_frames=4, long_frames=8, repeats=2, overhead_frames=3, overhead_repeats=1, ca_seconds=0.3,
                  ca_repeats=1, fill_repeats=1, physics_repeats=2, scaling_shapes=(), scaling_repeats=1,
-                 scaling_frames=4, flat_frames=12, flat_shape=(480, 640), live_repeats=1, live_stock_frames=4),
+                 scaling_frames=4, flat_frames=12, flat_shape=(480, 640), live_repeats=1, live_stock_frames=4,
+                 viewers=2, viewers_repeats=1),
 }
 
 

@@ -13,6 +13,10 @@ Rates are MB/s of array payload (1 MB = 1e6 bytes); updates per second are kept 
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -39,6 +43,36 @@ def get_mbps(pvname: str, count: int, seconds: float) -> float:
             raise RuntimeError(f"{pvname}: a get returned {None if value is None else len(value)} elements")
         nbytes += value.nbytes
     return nbytes / (time.perf_counter() - t0) / 1e6
+
+
+_CONNECT = r"""
+import json, sys, threading, time
+import epics
+names = sys.argv[1:]
+done, lock, all_done = {}, threading.Lock(), threading.Event()
+def connected(pvname=None, conn=None, **kwargs):
+    if conn:
+        with lock:
+            done.setdefault(pvname, time.monotonic())
+            if len(done) == len(names):
+                all_done.set()
+t0 = time.monotonic()
+pvs = [epics.PV(name, connection_callback=connected, auto_monitor=False) for name in names]
+all_done.wait(20)
+print(json.dumps({"connected": len(done), "seconds": max(done.values(), default=t0 + 20) - t0}))
+"""
+
+
+def connect_seconds(names: list[str]) -> float:
+    """Seconds a fresh pyepics client (its own process: libca starts anew) takes to connect all of
+    ``names``, created at once as an ophyd device's lazy signals are: the search pacing of libca,
+    which depends on how the server answers searches, then the channels' creation."""
+    out = subprocess.run([sys.executable, "-c", _CONNECT, *names], capture_output=True, text=True,
+                         env=os.environ, timeout=60)
+    result = json.loads(out.stdout or "{}") if out.returncode == 0 else {}
+    if result.get("connected") != len(names):
+        raise RuntimeError(f"connected {result.get('connected')} of {len(names)} channels: {out.stderr[-500:]}")
+    return result["seconds"]
 
 
 class ArrayMonitor:

@@ -3,7 +3,7 @@
 Run as ``python -m bench.caproto_server DEVICE ROWS COLS [--stock]`` with the CA server
 environment of :func:`beamline_shared.launcher.ca_environment`. Same PVs as the C reference
 (``ArrayData``, ``Post``, ``Posts``; ``Post`` = 1 posts as fast as it can, N > 1 posts N
-arrays per second), served by the beamline IOC's server (:mod:`ioc.server`), or with
+arrays per second; ``Chan000`` ... scalars), served by the beamline IOC's server (:mod:`ioc.server`), or with
 ``--stock`` by caproto's own: it shows what the server delivers when the arrays are
 ready-made, apart from the camera simulation that feeds ``image1:ArrayData``.
 """
@@ -14,11 +14,13 @@ import asyncio
 import sys
 
 import numpy as np
-from caproto import ChannelType
+from caproto import ChannelDouble, ChannelType
 from caproto.server import PVGroup, PvpropertyIntegerRO, pvproperty
 from caproto.server import run as caproto_run
 
 from ioc import server
+
+from .softioc_server import CHANNELS
 
 
 class Image(server.EncodedOnce, PvpropertyIntegerRO):
@@ -74,7 +76,8 @@ def main(argv: list[str]) -> None:
     group = make_group(device, rows, cols, stock)
     print("caproto ready", flush=True)
     serve = caproto_run if stock else server.run
-    serve(group.pvdb, interfaces=["127.0.0.1"], log_pv_names=False)
+    pvdb = {**group.pvdb, **{f"{device}:Chan{i:03d}": ChannelDouble(value=float(i)) for i in range(CHANNELS)}}
+    serve(pvdb, interfaces=["127.0.0.1"], log_pv_names=False)
 
 
 if __name__ == "__main__":

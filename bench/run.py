@@ -15,16 +15,22 @@ from pathlib import Path
 
 import numpy as np
 
-from . import ca, fill, frames, live, overhead, plugin_chain, profile, readout
+from . import ca, fill, frames, live, overhead, plugin_chain, profile, readout, viewers
 from .report import Row, fmt
 from .scan import SCAN_EXPOSURE_NOTE, Scanner, connect_devices, set_time_scale
 from .servers import CaprotoReference, SoftIOC, server_errors, start_ioc
+from .softioc_server import CHANNELS
 from .timing import Samples, alternate
 
 MAIN_SHAPE = (480, 640)
 SCAN_TIME_SCALE = 1e4  # simulated s per wall s: a 0.1 s exposure takes 10 us of wall time
 C_DEVICE = "BENCHC"
 CAPROTO_DEVICE = "BENCHP"
+
+
+def _channels(device: str) -> list[str]:
+    """The reference servers' scalar channels (bench.softioc_server, bench.caproto_server)."""
+    return [f"{device}:Chan{i:03d}" for i in range(CHANNELS)]
 
 
 def _shape_key(shape: tuple[int, int]) -> str:
@@ -178,6 +184,16 @@ class Bench:
         plan = self.plan
         rows, figures, notes = live.measure(self.scanner, devices, plan.scan_frames, plan.live_repeats,
                                             plan.live_stock_frames, self.discard)
+        for row in rows:
+            self.add(1, row)
+        self.figures.update(figures)
+        self.notes.extend(notes)
+
+    def viewers(self, devices: dict, prefix: str, ioc) -> None:
+        """The scan with live image viewers open and without (bench.viewers)."""
+        plan = self.plan
+        rows, figures, notes = viewers.measure(self.scanner, devices, prefix, plan.viewers, plan.scan_frames,
+                                               plan.viewers_repeats, self.discard, ioc.pid)
         for row in rows:
             self.add(1, row)
         self.figures.update(figures)
@@ -383,6 +399,8 @@ class Bench:
                 get.add(ca.get_mbps(f"{CAPROTO_DEVICE}:ArrayData", count, plan.ca_seconds))
             pairs = ca.matched_rates(CAPROTO_DEVICE, C_DEVICE, count, plan.ca_seconds, plan.ca_repeats)
             alive = ca.server_accepts_new_clients(f"{CAPROTO_DEVICE}:ArrayData")
+            connect = alternate(max(plan.ca_repeats, 4), lambda: ca.connect_seconds(_channels(CAPROTO_DEVICE)),
+                                lambda: ca.connect_seconds(_channels(C_DEVICE)))
         finally:
             self.stop(ref)
             self.stop(self.c_server)
@@ -407,6 +425,11 @@ class Bench:
             self.notes.append(f"CA monitor, our server alone, {how}: posted {fmt(pair.ours.posts_per_s)}/s, received "
                               f"{fmt(pair.ours.updates_per_s)}/s; C server posted {fmt(pair.c.posts_per_s)}/s, "
                               f"received {fmt(pair.c.updates_per_s)}/s")
+        a, b, r = connect
+        self.figures.update(ca_connect_ms=1000 * a.median, ca_connect_ms_c=1000 * b.median, ca_connect_ratio=r.median)
+        self.add(3, Row(f"  our server alone, {CHANNELS} channels connected at once, fresh pyepics client (ms)",
+                        fmt(1000 * a.median, 1), fmt(1000 * b.median, 1), fmt(r.median, 2), "<= 1.5",
+                        r.median <= 1.5))
         self.notes.append(f"our server alone: new clients accepted after the monitor client disconnected: "
                           f"{'yes' if alive else 'NO'}")
 
@@ -542,6 +565,8 @@ def run(plan, mode: str, ports: list[int], workdir: Path,
             short_uid = bench.scan(devices, ioc)
         with bench.section("live plots"):
             bench.live_plots(devices)
+        with bench.section("viewers"):
+            bench.viewers(devices, prefix, ioc)
         with bench.section("overhead"):
             bench.overhead(devices, prefix, ioc)
         with bench.section("plugin chain"):

@@ -6,7 +6,8 @@ of :func:`beamline_shared.launcher.ca_environment` (loopback, its own port). It 
 * ``DEVICE:ArrayData`` - waveform of ROWS x COLS int32 (``softioc.builder.WaveformIn``);
 * ``DEVICE:Post`` - write 1 to post new arrays from a thread as fast as it can, N > 1 to post
   N arrays per second, 0 to stop;
-* ``DEVICE:Posts`` - how many arrays have been posted (updated every 0.1 s while posting).
+* ``DEVICE:Posts`` - how many arrays have been posted (updated every 0.1 s while posting);
+* ``DEVICE:Chan000`` ... - ``CHANNELS`` ai records, for the connection row (:func:`bench.ca.connect_seconds`).
 
 PV Access is off (``iocInit(enable_pva=False)``): only Channel Access is compared.
 It exits on SIGINT/SIGTERM.
@@ -20,6 +21,8 @@ import threading
 import time
 
 import numpy as np
+
+CHANNELS = 300  # scalar records, as many as an areaDetector device's channels
 
 
 def main(argv: list[str]) -> None:
@@ -60,6 +63,8 @@ def main(argv: list[str]) -> None:
             running.clear()
 
     builder.longOut("Post", initial_value=0, on_update=on_post)
+    for i in range(CHANNELS):
+        builder.aIn(f"Chan{i:03d}", initial_value=float(i))
     builder.LoadDatabase()
     softioc.iocInit(dispatcher, enable_pva=False)
     threading.Thread(target=post_loop, daemon=True, name="post").start()

@@ -27,6 +27,8 @@ KEYS = [
     "fill_fps", "fill_fps_tifffile", "fill_ratio", "fill_peak_frames", "fill_rss_frames", "fill_rss_frames_tifffile",
     "scan_cost_growth_12_vs_4", "fill_cost_growth_12_vs_4", "chain_overhead_ioc_ms", "chain_added_ms",
     "live_plots_seconds_on", "live_plots_seconds_off", "live_plots_ratio", "live_plots_stock_ratio",
+    "viewers_scan_fps", "viewers_scan_fps_alone", "viewers_ratio", "ca_connect_ms", "ca_connect_ms_c",
+    "ca_connect_ratio",
 ]
 
 
