@@ -17,10 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import shutil
 import sys
-import tempfile
-from pathlib import Path
 
 from .report import Row, fmt
 
@@ -88,27 +85,13 @@ def main(argv: list[str] | None = None) -> int:
 
     port, = env.configure(1)
     from . import fill
-    from .report import table
-    from .run import SCAN_TIME_SCALE, _quiet_libca
-    from .scan import Scanner, connect_devices
-    from .servers import start_ioc
+    from .report import print_table
+    from .scan import ioc_of_its_own
 
-    workdir = Path(tempfile.mkdtemp(prefix="beamline-bench-live-"))
-    ioc = None
-    try:
-        _quiet_libca(workdir / "libca.log")
-        ioc = start_ioc("BENCHL:", port, workdir, SCAN_TIME_SCALE)
-        devices = connect_devices("BENCHL:", ioc.data_root)
-        scanner = Scanner(workdir / "databroker")
+    with ioc_of_its_own("BENCHL:", port, "live") as (_, devices, scanner):
         rows, _, notes = measure(scanner, devices, args.frames, args.repeats, args.stock_frames,
                                  lambda uid: fill.remove_files(fill.run_files(scanner.db, uid)))
-    finally:
-        if ioc is not None:
-            ioc.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
-    print(table(rows))
-    for note in notes:
-        print(f"- {note}")
+    print_table(rows, notes)
     return 0
 
 

@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     from . import env
 
     ports = env.configure(2)
-    from .report import table
+    from .report import print_table
     from .servers import start_ioc
 
     workdir = Path(tempfile.mkdtemp(prefix="beamline-bench-readout-"))
@@ -67,9 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         for ioc in iocs:
             ioc.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-    print(table(rows))
-    for note in notes:
-        print(f"- {note}")
+    print_table(rows, notes)
     return 0
 
 

@@ -42,6 +42,13 @@ def table(rows: list[Row]) -> str:
     return "\n".join([line(head), sep, *(line(cells) for cells in body)])
 
 
+def print_table(rows: list[Row], notes: list[str]) -> None:
+    """Print the rows' table and the notes under it (a row run alone: ``python -m bench.live`` ...)."""
+    print(table(rows))
+    for note in notes:
+        print(f"- {note}")
+
+
 def write_json(path: Path, figures: dict[str, float]) -> None:
     """Write the figures (NaN/inf become null, which the test rejects: every figure must be measured)."""
     clean = {k: (float(v) if v is not None and math.isfinite(float(v)) else None) for k, v in figures.items()}

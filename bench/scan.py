@@ -9,8 +9,12 @@ intervals' median and 95th percentile.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,6 +114,26 @@ def connect_devices(prefix: str, data_root: Path, timeout: float = 10.0) -> dict
         device.wait_for_connection(timeout=timeout)
     devices["dot"].exp.set(EXPOSURE).wait(timeout)
     return devices
+
+
+@contextlib.contextmanager
+def ioc_of_its_own(prefix: str, port: int, name: str) -> Iterator[tuple]:
+    """For a row run alone (``python -m bench.live``, ``bench.viewers``): ``(ioc, devices, scanner)``,
+    an IOC on ``port`` at the scan's time scale, its devices connected, and a Scanner with a
+    databroker of its own, in a temporary directory that is removed after, the IOC stopped."""
+    from .run import SCAN_TIME_SCALE, _quiet_libca
+    from .servers import start_ioc
+
+    workdir = Path(tempfile.mkdtemp(prefix=f"beamline-bench-{name}-"))
+    ioc = None
+    try:
+        _quiet_libca(workdir / "libca.log")
+        ioc = start_ioc(prefix, port, workdir, SCAN_TIME_SCALE)
+        yield ioc, connect_devices(prefix, ioc.data_root), Scanner(workdir / "databroker")
+    finally:
+        if ioc is not None:
+            ioc.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def set_time_scale(prefix: str, value: float) -> None:

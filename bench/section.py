@@ -16,7 +16,7 @@ def run_section(plan, mode: str, ports: list[int], tag: str, measure: Callable[.
     """``measure(bench, prefix, ioc)`` on an IOC at ``ports[0]``; ``ports`` from ``env.configure``
     (called before pyepics loads). Prints what the section measured; returns the exit status."""
     warnings.filterwarnings("ignore", message="epicscorelibs.path.pyepics must be imported")
-    from .report import table
+    from .report import print_table
     from .run import Bench, _quiet_libca
 
     workdir = Path(tempfile.mkdtemp(prefix=f"beamline-bench-{tag}-"))
@@ -29,8 +29,6 @@ def run_section(plan, mode: str, ports: list[int], tag: str, measure: Callable[.
         bench.stop_all()
         bench.server_notes()
         shutil.rmtree(workdir, ignore_errors=True)
-    print(table(bench.rows))
-    for note in bench.notes:
-        print(f"- {note}")
+    print_table(bench.rows, bench.notes)
     print(json.dumps({k: round(v, 3) for k, v in sorted(bench.figures.items())}))
     return 0

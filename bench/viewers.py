@@ -16,13 +16,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 from .report import Row, fmt
 
@@ -145,28 +142,14 @@ def main(argv: list[str] | None = None) -> int:
 
     port, = env.configure(1)
     from . import fill
-    from .report import table
-    from .run import SCAN_TIME_SCALE, _quiet_libca
-    from .scan import Scanner, connect_devices
-    from .servers import start_ioc
+    from .report import print_table
+    from .scan import ioc_of_its_own
 
-    workdir = Path(tempfile.mkdtemp(prefix="beamline-bench-viewers-"))
-    ioc = None
-    try:
-        _quiet_libca(workdir / "libca.log")
-        ioc = start_ioc("BENCHV:", port, workdir, SCAN_TIME_SCALE)
-        devices = connect_devices("BENCHV:", ioc.data_root)
-        scanner = Scanner(workdir / "databroker")
+    with ioc_of_its_own("BENCHV:", port, "viewers") as (ioc, devices, scanner):
         scanner.ours(devices, 5)  # warm-up
         rows, _, notes = measure(scanner, devices, "BENCHV:", args.viewers, args.frames, args.repeats,
                                  lambda uid: fill.remove_files(fill.run_files(scanner.db, uid)), ioc.pid)
-    finally:
-        if ioc is not None:
-            ioc.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
-    print(table(rows))
-    for note in notes:
-        print(f"- {note}")
+    print_table(rows, notes)
     return 0
 
 
