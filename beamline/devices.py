@@ -82,6 +82,7 @@ from ophyd.signal import DEFAULT_WRITE_TIMEOUT, EpicsSignalBase, Signal
 from ophyd.status import wait as status_wait
 from ophyd.utils import InvalidState, LimitError
 
+from .deadlines import Deadlines
 from .messages import shown
 from .refusals import PutRefused, Refusal, reason, watch
 from .text_signals import TextPathSignal, TextSignalRO, TextSignalWithRBV
@@ -368,6 +369,7 @@ class DotCamera(SingleTrigger, DetectorBase):
         # One frame per trigger, however the IOC was left.
         self.cam.stage_sigs["num_images"] = 1
         self._status_lock = threading.Lock()
+        self._deadlines = Deadlines(f"{self.name}-trigger-timeouts")  # one thread, not a Timer per trigger
         self._connection_cid: int | None = None
         self._state_cid: int | None = None
         self._counter_cid: int | None = None
@@ -533,10 +535,8 @@ class DotCamera(SingleTrigger, DetectorBase):
         status = self._status_type(self)
         self._status = status
         # ophyd's own status timeout says only that it timed out: this one says why.
-        timer = threading.Timer(timeout, self._timed_out, args=(status, timeout))
-        timer.daemon = True
+        timer = self._deadlines.call_later(timeout, self._timed_out, status, timeout)
         status.add_callback(lambda st: timer.cancel())
-        timer.start()
         try:
             self._acquisition_signal.put(1, wait=False)
         except Exception as exc:  # the IOC went away between the check above and the put
