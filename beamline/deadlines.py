@@ -2,8 +2,8 @@
 
 ``threading.Timer`` starts a thread per call, and ``Thread.start`` waits for the new thread to
 run: a device arming a timeout on every trigger paid that on the RunEngine's thread for each
-frame. :class:`Deadlines` keeps one daemon thread, started on first use, waiting for the
-earliest deadline.
+frame. :class:`Deadlines` keeps one daemon thread, started when needed, waiting for the
+earliest deadline, and ending after ``IDLE`` seconds with nothing to wait for.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable
 
 logger = logging.getLogger(__name__)
+
+IDLE = 30.0  # s with nothing to wait for before the thread ends (a device no longer used keeps none)
 
 
 class Deadline:
@@ -52,13 +54,16 @@ class Deadlines:
                 self._cond.notify()  # earlier than what the thread waits for
         return deadline
 
-    def _next_due(self) -> Deadline:
+    def _next_due(self) -> Deadline | None:
+        """The next deadline due, once it is; None when none came for ``IDLE`` s (the thread ends)."""
         with self._cond:
             while True:
                 while self._heap and self._heap[0][2].cancelled:
                     heapq.heappop(self._heap)
                 if not self._heap:
-                    self._cond.wait()
+                    if not self._cond.wait(IDLE) and not self._heap:
+                        self._thread = None  # the next call_later starts another
+                        return None
                     continue
                 wait = self._heap[0][0] - time.monotonic()
                 if wait <= 0:
@@ -68,6 +73,8 @@ class Deadlines:
     def _run(self) -> None:
         while True:
             deadline = self._next_due()
+            if deadline is None:
+                return
             if deadline.cancelled:
                 continue
             try:

@@ -7,6 +7,8 @@ import time
 
 from beamline.deadlines import Deadlines
 
+from .conftest import eventually
+
 
 def test_calls_come_at_their_deadlines_in_order_and_a_cancelled_one_never():
     deadlines = Deadlines("test-deadlines")
@@ -29,3 +31,17 @@ def test_a_failing_call_does_not_stop_the_later_ones():
     deadlines.call_later(0.0, lambda: 1 / 0)
     deadlines.call_later(0.05, done.set)
     assert done.wait(10)
+
+
+def test_the_thread_ends_when_idle_and_a_later_call_starts_another(monkeypatch):
+    from beamline import deadlines as module
+
+    monkeypatch.setattr(module, "IDLE", 0.1)
+    deadlines = Deadlines("test-deadlines-idle")
+    first, second = threading.Event(), threading.Event()
+    deadlines.call_later(0.0, first.set)
+    assert first.wait(10)
+    assert eventually(lambda: not any(t.name == "test-deadlines-idle" for t in threading.enumerate()))
+    deadlines.call_later(0.0, second.set)
+    assert second.wait(10)
+
