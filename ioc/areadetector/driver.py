@@ -48,7 +48,9 @@ from .ndarray import NUMPY_TYPES, Frame, enum_index, index
 from .ports import NDArrayPorts
 
 BEAM_SPOT = "BeamSpot"
-READOUT_STEP = 0.0005  # s: the readout's wait is counted in steps of this (see _read_out_sensor)
+# s: the readout's wait is counted in steps of this (see _read_out_sensor): the event loop's
+# timers are whole milliseconds (epoll rounds a timeout up), so a shorter step waits 1 ms anyway.
+READOUT_STEP = 0.001
 MAX_PEAKS = 10_000  # PeakNumX x PeakNumY: each peak costs a slice of the frame per frame
 MAX_PEAK_WIDTH = 4096
 
@@ -332,7 +334,11 @@ class SimDetector(ADBase):
         end as soon as it sees it start."""
         loop = asyncio.get_running_loop()
         left = seconds
-        while left > 0 or not made.done():
+        waited = False
+        # Ends within half a step of the camera's time, either side (a step is a whole ms),
+        # after one step at least if there is a readout at all.
+        while left > READOUT_STEP / 2 or (left > 0 and not waited) or not made.done():
+            waited = True
             step = min(max(left, 0.0), READOUT_STEP) or READOUT_STEP
             t0 = loop.time()
             if made.done():
