@@ -48,9 +48,7 @@ from .ndarray import NUMPY_TYPES, Frame, enum_index, index
 from .ports import NDArrayPorts
 
 BEAM_SPOT = "BeamSpot"
-# s: the readout's wait is counted in steps of this (see _read_out_sensor): the event loop's
-# timers are whole milliseconds (epoll rounds a timeout up), so a shorter step waits 1 ms anyway.
-READOUT_STEP = 0.001
+READOUT_STEP = 0.001  # s: the readout's wait step (_read_out_sensor); epoll's timers are whole ms
 MAX_PEAKS = 10_000  # PeakNumX x PeakNumY: each peak costs a slice of the frame per frame
 MAX_PEAK_WIDTH = 4096
 
@@ -327,16 +325,13 @@ class SimDetector(ADBase):
                      {"x": x, "y": y, "current_mA": current, "exposure_s": exposure * n_exp}, precomputed)
 
     async def _read_out_sensor(self, seconds: float, made: asyncio.Future) -> bool:
-        """The readout: ``seconds`` of the camera's time, and the frame ``made`` (computed on the
-        rng thread meanwhile); True if a stop request arrived. The camera's time is wall time
-        in which this process ran: a stall of the IOC's own (a garbage collection of its
-        Python heap) is not the camera's, and counting it would let a client see a frame
-        end as soon as it sees it start."""
+        """The readout: ``seconds`` of the camera's time (to within half a step, one step at
+        least), and the frame ``made`` (computed on the rng thread meanwhile); True if a stop
+        request arrived. The camera's time is wall time in which this process ran: a stall of
+        the IOC's own (a garbage collection) is not the camera's, and counting it would let a
+        client see a frame end as soon as it sees it start."""
         loop = asyncio.get_running_loop()
-        left = seconds
-        waited = False
-        # Ends within half a step of the camera's time, either side (a step is a whole ms),
-        # after one step at least if there is a readout at all.
+        left, waited = seconds, False
         while left > READOUT_STEP / 2 or (left > 0 and not waited) or not made.done():
             waited = True
             step = min(max(left, 0.0), READOUT_STEP) or READOUT_STEP
@@ -353,10 +348,9 @@ class SimDetector(ADBase):
     def readout_wall_time(self, rows: int) -> float:
         """Wall seconds the sensor takes to read ``rows`` rows out after an exposure
         (:func:`ioc.sim.physics.readout_time`, ``row_time`` s a row). TimeScale speeds up
-        exposures and moves, not the readout: like a real camera's, it is never faster than
-        its electronics, which is what clients that wait for a frame rely on (ophyd's
-        ``SingleTrigger`` must see Acquire rise and fall after its ``trigger()`` returns).
-        Below time scale 1 it slows with the clock."""
+        exposures and moves, not the readout: like a real camera's, it is never faster than its
+        electronics, which clients that wait for a frame rely on (ophyd's ``SingleTrigger`` must
+        see Acquire rise and fall after its ``trigger()`` returns); below 1 it slows with the clock."""
         return physics.readout_time(rows, self.row_time) / min(1.0, self.clock.time_scale)
 
     async def _acquisition(self) -> None:
