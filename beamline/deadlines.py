@@ -21,12 +21,12 @@ IDLE = 30.0  # s with nothing to wait for before the thread ends (a device no lo
 
 
 class Deadline:
-    """A call :class:`Deadlines` will make at ``when`` (``time.monotonic()`` s) unless cancelled."""
+    """A call :class:`Deadlines` will make at its deadline unless cancelled."""
 
-    __slots__ = ("when", "callback", "args", "cancelled")
+    __slots__ = ("callback", "args", "cancelled")
 
-    def __init__(self, when: float, callback: Callable, args: tuple) -> None:
-        self.when, self.callback, self.args, self.cancelled = when, callback, args, False
+    def __init__(self, callback: Callable, args: tuple) -> None:
+        self.callback, self.args, self.cancelled = callback, args, False
 
     def cancel(self) -> None:
         """Do not make the call (no effect once made)."""
@@ -44,9 +44,9 @@ class Deadlines:
         self._thread: threading.Thread | None = None
 
     def call_later(self, seconds: float, callback: Callable, *args) -> Deadline:
-        deadline = Deadline(time.monotonic() + seconds, callback, args)
+        deadline = Deadline(callback, args)
         with self._cond:
-            heapq.heappush(self._heap, (deadline.when, next(self._order), deadline))
+            heapq.heappush(self._heap, (time.monotonic() + seconds, next(self._order), deadline))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
                 self._thread.start()

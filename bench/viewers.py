@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 
+from .ab import cpu_seconds
 from .report import Row, fmt
 
 VIEWER = r"""
@@ -52,16 +53,7 @@ class Viewers:
 
     def cpu_seconds(self) -> float:
         """CPU time (user + system) the viewer processes have used so far."""
-        import psutil
-
-        total = 0.0
-        for proc in self.procs:
-            try:
-                times = psutil.Process(proc.pid).cpu_times()
-                total += times.user + times.system
-            except psutil.NoSuchProcess:
-                pass
-        return total
+        return sum(cpu_seconds(proc.pid) for proc in self.procs)
 
     def close(self) -> list[int]:
         updates = []
@@ -75,15 +67,6 @@ class Viewers:
         return updates
 
 
-def _cpu(pid: int | None) -> float:
-    import psutil
-
-    if pid is None:
-        return 0.0
-    times = psutil.Process(pid).cpu_times()
-    return times.user + times.system
-
-
 def measure(scanner, devices: dict, prefix: str, n: int, frames: int, repeats: int,
             discard=lambda uid: None, ioc_pid: int | None = None) -> tuple[list[Row], dict[str, float], list[str]]:
     """The viewers row, its figures and notes (see the module's doc); with ``ioc_pid``, the IOC's
@@ -92,6 +75,9 @@ def measure(scanner, devices: dict, prefix: str, n: int, frames: int, repeats: i
 
     got: list[float] = []
     cpu: dict[str, list[float]] = {"viewers": [], "ioc": [], "ioc_alone": []}
+
+    def _cpu(pid: int | None) -> float:
+        return cpu_seconds(pid) if pid is not None else 0.0
 
     def alone() -> float:
         c0 = _cpu(ioc_pid)

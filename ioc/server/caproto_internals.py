@@ -21,7 +21,9 @@ Private members our subclasses override or read (``ioc/server/circuit.py``,
 ``context.py``, ``encoding.py``): ``VirtualCircuit._process_command``, ``_on_disconnect``,
 ``_cull_subscriptions``, ``_get_db_entry_from_command``, ``_get_ids_from_command``,
 ``_send_buffers``, ``_sub_task``, ``tasks``, ``Context.last_dead_band``,
-``last_sync_edge_update``, ``subscription_queue``, the sans-I/O circuit's ``_data`` buffer,
+``last_sync_edge_update``, ``subscription_queue``, ``_broadcaster_queue_iteration`` (with
+``broadcaster``, ``ignore_addresses`` and ``udp_socks``: the search reply, fix 10 of
+:mod:`ioc.server`), the sans-I/O circuit's ``_data`` buffer,
 ``ChannelData._read`` and ``_read_metadata``; and ``RecordFieldGroup._record_type``, the
 record type a field group declares (``ioc/records/fields.py``, ``ioc/motor/fields.py``), as
 caproto's own field groups do.
